@@ -1,0 +1,113 @@
+// Image reference parsing and normalisation, following distribution/reference (the grammar docker uses).
+
+export interface ImageReference {
+  /** Registry as users write it (`docker.io`, `ghcr.io`, `localhost:5000`, `[::1]:5000`). */
+  registry: string;
+  /** host[:port] the client connects to (`registry-1.docker.io` for Docker Hub). */
+  host: string;
+  /** Repository path, already lower-case-checked, with `library/` for official Docker Hub images. */
+  repository: string;
+  /** Tag; `latest` when the reference names none. */
+  tag: string;
+}
+
+export class ReferenceError extends Error {
+  override name = 'ReferenceError';
+}
+
+const DOCKER_HUB = 'docker.io';
+const DOCKER_HUB_HOST = 'registry-1.docker.io';
+const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const DOMAIN_NAME = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?))*(?::[0-9]+)?$/;
+const DOMAIN_IPV6 = /^\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?\](?::[0-9]+)?$/;
+const MAX_NAME_LENGTH = 255;
+
+/** Splits `name` into domain and path the way docker does: the first part is a domain if it looks like one. */
+function splitDomain(name: string): [string, string] {
+  const slash = name.indexOf('/');
+  const first = slash === -1 ? '' : name.slice(0, slash);
+  const isDomain =
+    slash !== -1 &&
+    (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('[') || first !== first.toLowerCase());
+  return isDomain ? [first, name.slice(slash + 1)] : [DOCKER_HUB, name];
+}
+
+/**
+ * Parses a full image reference such as `ghcr.io/acme/filter:1.2.0`. Digest references are refused: the
+ * action pushes tags. An upper-case repository is refused with the lower-cased reference to use instead.
+ */
+export function parseReference(input: string): ImageReference {
+  const ref = input.trim();
+  if (ref === '') throw new ReferenceError('empty image reference');
+  if (/\s/.test(ref)) throw new ReferenceError(`"${ref}" contains white space`);
+  if (ref.includes('@')) {
+    throw new ReferenceError(`"${ref}" names a digest; give a tag instead (e.g. ghcr.io/acme/filter:1.0.0)`);
+  }
+  if (ref.includes('://')) {
+    throw new ReferenceError(`"${ref}" has a URL scheme; give registry/repository:tag without "${ref.split('://')[0]}://"`);
+  }
+  let [domain, rest] = splitDomain(ref);
+  // A tag is the part after the last ':' that has no '/' after it (a port sits before a '/').
+  let tag = 'latest';
+  const colon = rest.lastIndexOf(':');
+  if (colon !== -1) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) {
+      throw new ReferenceError(
+        `"${ref}" has an invalid tag "${tag}": use up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'`,
+      );
+    }
+  }
+  if (!DOMAIN_NAME.test(domain) && !DOMAIN_IPV6.test(domain)) {
+    throw new ReferenceError(`"${ref}" has an invalid registry host "${domain}"`);
+  }
+  const registry = domain.toLowerCase() === 'index.docker.io' ? DOCKER_HUB : domain;
+  let repository = rest;
+  if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
+  if (repository === '' || repository.split('/').some((c) => c === '')) {
+    throw new ReferenceError(`"${ref}" has an empty repository path component`);
+  }
+  const bad = repository.split('/').find((c) => !COMPONENT.test(c));
+  if (bad !== undefined) {
+    if (repository !== repository.toLowerCase() && repository.toLowerCase().split('/').every((c) => COMPONENT.test(c))) {
+      const fixed = formatReference({ registry, host: registry, repository: repository.toLowerCase(), tag }, domain);
+      throw new ReferenceError(
+        `"${ref}" has upper-case letters in its repository; registries accept only lower case: use "${fixed}" ` +
+          "(in a workflow, lower-case ${{ github.repository }} in an earlier step)",
+      );
+    }
+    throw new ReferenceError(
+      `"${ref}" has an invalid repository component "${bad}": use lower-case letters and digits separated by '.', '_', '__' or '-'`,
+    );
+  }
+  if (`${registry}/${repository}`.length > MAX_NAME_LENGTH) {
+    throw new ReferenceError(`"${ref}" is longer than ${MAX_NAME_LENGTH} characters`);
+  }
+  const host = registry === DOCKER_HUB ? DOCKER_HUB_HOST : registry;
+  return { registry, host, repository, tag };
+}
+
+/** `registry/repository:tag`, with the registry as the user wrote it when given (keeps `docker.io` readable). */
+export function formatReference(ref: ImageReference, registryAsWritten = ref.registry): string {
+  return `${registryAsWritten}/${ref.repository}:${ref.tag}`;
+}
+
+/** `registry/repository@digest`: the immutable reference later steps should use. */
+export function formatDigestReference(ref: ImageReference, digest: string): string {
+  return `${ref.registry}/${ref.repository}@${digest}`;
+}
+
+/** Hostname without port or IPv6 brackets, for loopback checks and TLS servername. */
+export function hostName(host: string): string {
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']'));
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+/** True for `localhost`, 127.0.0.0/8 and ::1, which behave as insecure registries by default, as in docker. */
+export function isLoopbackHost(host: string): boolean {
+  const name = hostName(host).toLowerCase();
+  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
