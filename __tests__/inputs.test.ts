@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { parseKeyValues, parseList, parseOptions } from '../src/inputs.js';
+
+const get = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? '';
+
+describe('list inputs', () => {
+  it('split on newlines and commas, trim, and drop empty entries', () => {
+    expect(parseList('a, b\n\n c ,,\n d')).toEqual(['a', 'b', 'c', 'd']);
+    expect(parseList('')).toEqual([]);
+  });
+  it('keep commas inside double quotes', () => {
+    expect(parseList('"k=a, b", c')).toEqual(['k=a, b', 'c']);
+  });
+  it('parse key=value entries, splitting at the first =', () => {
+    expect(parseKeyValues('labels', 'a=1\nb.c/d = x=y')).toEqual({ a: '1', 'b.c/d': 'x=y' });
+  });
+});
+
+describe('parseOptions', () => {
+  it('applies the action.yml defaults', () => {
+    const o = parseOptions(get({ wasm: 'f.wasm', push: 'false' }), {});
+    expect(o).toMatchObject({ variant: 'compat', flavour: 'oci', runtimeType: 'envoy_proxy', push: false, tags: [], ociLayout: undefined });
+  });
+
+  it('reads every list', () => {
+    const o = parseOptions(
+      get({
+        wasm: 'f.wasm',
+        variant: 'OCI',
+        tags: 'ghcr.io/a/b:1\nghcr.io/a/b:latest',
+        'abi-versions': 'v1, v2',
+        'root-ids': 'r1',
+        annotations: 'a.b/c=d',
+        push: 'false',
+      }),
+      { SOURCE_DATE_EPOCH: '1700000000' },
+    );
+    expect(o.variant).toBe('oci');
+    expect(o.tags.map((t) => t.tag)).toEqual(['1', 'latest']);
+    expect(o.abiVersions).toEqual(['v1', 'v2']);
+    expect(o.rootIds).toEqual(['r1']);
+    expect(o.annotations).toEqual({ 'a.b/c': 'd' });
+    expect(o.sourceDateEpoch).toBe(1700000000);
+  });
+
+  it.each([
+    [{}, /^Input `wasm`: is required/],
+    [{ wasm: 'f', variant: 'wasi' }, /^Input `variant`: "wasi" is not supported; use one of: compat, oci/],
+    [{ wasm: 'f', 'media-types': 'oras' }, /^Input `media-types`: "oras" is not supported/],
+    [{ wasm: 'f', variant: 'oci', 'media-types': 'docker' }, /^Input `media-types`: "docker" applies only to variant compat/],
+    [{ wasm: 'f', tags: 'ghcr.io/Acme/x:1', push: 'false' }, /^Input `tags`: .*upper-case.*"ghcr.io\/acme\/x:1"/],
+    [{ wasm: 'f', tags: 'ghcr.io/a/x:bad tag', push: 'false' }, /^Input `tags`: .*white space/],
+    [{ wasm: 'f', tags: 'ghcr.io/a/x:-1', push: 'false' }, /^Input `tags`: .*invalid tag/],
+    [{ wasm: 'f' }, /^Input `tags`: is required when push is true/],
+    [{ wasm: 'f', push: 'yes' }, /^Input `push`: "yes" is not a boolean/],
+    [{ wasm: 'f', push: 'false', annotations: 'novalue' }, /^Input `annotations`: "novalue" is not key=value/],
+    [{ wasm: 'f', push: 'false', labels: '=x' }, /^Input `labels`: "=x" is not key=value/],
+    [{ wasm: 'f', push: 'false', labels: 'a b=x' }, /^Input `labels`: key "a b"/],
+    [{ wasm: 'f', push: 'false', variant: 'oci', labels: 'a=b' }, /^Input `labels`: apply only to variant compat/],
+    [{ wasm: 'f', push: 'false', 'media-types': 'docker', annotations: 'a=b' }, /^Input `annotations`: Docker manifests/],
+  ])('refuses %j', (inputs, message) => {
+    expect(() => parseOptions(get(inputs), {})).toThrow(message);
+  });
+
+  it('refuses a malformed SOURCE_DATE_EPOCH', () => {
+    expect(() => parseOptions(get({ wasm: 'f', push: 'false' }), { SOURCE_DATE_EPOCH: 'yesterday' })).toThrow(/SOURCE_DATE_EPOCH/);
+  });
+});

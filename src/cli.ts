@@ -1,0 +1,128 @@
+// The command-line interface: the same options (flags named like the action's inputs) and the same core.
+import type { Host } from './host.js';
+import { InputError } from './errors.js';
+import { parseOptions } from './inputs.js';
+import { run } from './main.js';
+
+const USAGE = `Usage: wasm-image <command> [options]
+
+Commands:
+  build    package the module (and write --oci-layout); never touches the network
+  push     package the module and push it to every --tag
+
+Options (the action's inputs; list options may be repeated):
+  --wasm PATH                 module to package (required)
+  --variant compat|oci        image variant (default compat)
+  --media-types oci|docker    compat only: OCI (default) or Docker schema 2 media types
+  --tag REF                   full image reference, e.g. ghcr.io/acme/filter:1.0.0 (repeatable)
+  --abi-version V             ABI version string (repeatable)
+  --root-id ID                root id (repeatable)
+  --runtime-type T            runtime type (default envoy_proxy)
+  --annotation KEY=VALUE      manifest annotation (repeatable)
+  --label KEY=VALUE           image config label, compat only (repeatable)
+  --oci-layout DIR            write an OCI image layout to DIR
+  -h, --help                  show this help
+
+Outputs are printed to standard output as one JSON object; progress goes to standard error.
+SOURCE_DATE_EPOCH, when set, is the only source of timestamps.
+`;
+
+const ALIASES: Record<string, string> = {
+  tag: 'tags',
+  'abi-version': 'abi-versions',
+  'root-id': 'root-ids',
+  annotation: 'annotations',
+  label: 'labels',
+};
+
+const KNOWN = new Set([
+  'wasm',
+  'variant',
+  'media-types',
+  'tags',
+  'abi-versions',
+  'root-ids',
+  'runtime-type',
+  'annotations',
+  'labels',
+  'oci-layout',
+]);
+
+export class UsageError extends Error {}
+
+/** Parses argv (after the node and script paths) into the command and raw inputs keyed by input name. */
+export function parseArgs(argv: string[]): { command: 'build' | 'push' | 'help'; inputs: Map<string, string[]> } {
+  const inputs = new Map<string, string[]>();
+  let command: 'build' | 'push' | 'help' | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '-h' || arg === '--help') return { command: 'help', inputs };
+    if (!arg.startsWith('--')) {
+      if (command === undefined && (arg === 'build' || arg === 'push' || arg === 'help')) {
+        command = arg;
+        continue;
+      }
+      throw new UsageError(`unexpected argument "${arg}"`);
+    }
+    let name = arg.slice(2);
+    let value: string | undefined;
+    const eq = name.indexOf('=');
+    if (eq !== -1) {
+      value = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    }
+    name = ALIASES[name] ?? name;
+    if (!KNOWN.has(name)) throw new UsageError(`unknown option --${name}`);
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    }
+    inputs.set(name, [...(inputs.get(name) ?? []), value]);
+  }
+  if (command === undefined) throw new UsageError('give a command: build or push');
+  return { command, inputs };
+}
+
+const stderrHost: Host = {
+  info: (m) => process.stderr.write(`${m}\n`),
+  warning: (m) => process.stderr.write(`warning: ${m}\n`),
+  setSecret: () => undefined,
+  setOutput: () => undefined,
+  writeSummary: async () => undefined,
+  group: async (name, fn) => {
+    process.stderr.write(`== ${name}\n`);
+    return fn();
+  },
+};
+
+export async function cli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`wasm-image: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { inputs } = parsed;
+  inputs.set('push', [parsed.command === 'push' ? 'true' : 'false']);
+  inputs.set('summary', ['false']);
+  try {
+    const options = parseOptions((name) => (inputs.get(name) ?? []).join('\n'));
+    const outputs: Record<string, string> = {};
+    await run(options, { ...stderrHost, setOutput: (n, v) => (outputs[n] = v) });
+    const printable: Record<string, unknown> = { ...outputs };
+    for (const key of ['tags', 'metadata']) if (outputs[key]) printable[key] = JSON.parse(outputs[key]);
+    process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);
+    return 0;
+  } catch (err) {
+    const message = err instanceof InputError ? err.message.replace(/^Input `([^`]+)`/, (_m, n: string) => `--${n}`) : (err as Error).message;
+    process.stderr.write(`wasm-image: error: ${message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await cli(process.argv.slice(2));

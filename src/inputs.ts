@@ -1,0 +1,154 @@
+// Reads and validates the action's inputs (or the CLI's flags, which use the same names) into Options.
+// Every input error is raised here, before any file is written or any request is made.
+import type { MediaTypeFlavour, Variant } from './image/types.js';
+import { InputError } from './errors.js';
+import { parseReference, ReferenceError, type ImageReference } from './registry/reference.js';
+
+export interface Options {
+  wasm: string;
+  variant: Variant;
+  flavour: MediaTypeFlavour;
+  tags: ImageReference[];
+  abiVersions: string[];
+  rootIds: string[];
+  runtimeType: string;
+  annotations: Record<string, string>;
+  labels: Record<string, string>;
+  push: boolean;
+  ociLayout: string | undefined;
+  /** Write the job summary. */
+  summary: boolean;
+  /** Seconds since the epoch from SOURCE_DATE_EPOCH: the only source of timestamps, so images stay reproducible. */
+  sourceDateEpoch: number | undefined;
+}
+
+/** Defaults for inputs the runner would fill from action.yml; applied here too so `node dist/index.js` and the CLI agree. */
+export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
+  variant: 'compat',
+  'media-types': 'oci',
+  'runtime-type': 'envoy_proxy',
+  push: 'true',
+  summary: 'true',
+};
+
+export type InputGetter = (name: string) => string;
+
+/**
+ * Splits a list input as docker/build-push-action does: entries separated by newlines or commas, trimmed,
+ * empty ones dropped. An entry in double quotes may hold commas (`"org.example/desc=a, b"`).
+ */
+export function parseList(value: string): string[] {
+  const out: string[] = [];
+  for (const line of value.split(/\r?\n/)) {
+    let current = '';
+    let quoted = false;
+    for (const ch of line) {
+      if (ch === '"') quoted = !quoted;
+      else if (ch === ',' && !quoted) {
+        out.push(current);
+        current = '';
+      } else current += ch;
+    }
+    out.push(current);
+  }
+  return out.map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** `key=value` list entries into a record; the value may contain '=' (split at the first one). */
+export function parseKeyValues(input: string, value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of parseList(value)) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new InputError(input, `"${entry}" is not key=value; write entries such as org.opencontainers.image.vendor=Acme`);
+    const key = entry.slice(0, eq).trim();
+    if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(key)) {
+      throw new InputError(input, `key "${key}" may hold only letters, digits, '.', '_', '-' and '/'`);
+    }
+    out[key] = entry.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+export function parseBoolean(input: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InputError(input, `"${value}" is not a boolean; use true or false`);
+}
+
+function oneOf<T extends string>(input: string, value: string, allowed: readonly T[]): T {
+  const v = value.trim().toLowerCase();
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  throw new InputError(input, `"${value}" is not supported; use one of: ${allowed.join(', ')}`);
+}
+
+function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.SOURCE_DATE_EPOCH?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d{1,12}$/.test(raw)) {
+    throw new InputError('SOURCE_DATE_EPOCH', `"${raw}" is not a whole number of seconds since 1970-01-01 UTC`);
+  }
+  return Number(raw);
+}
+
+export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): Options {
+  const read = (name: string): string => {
+    const v = get(name).trim();
+    return v === '' ? (INPUT_DEFAULTS[name] ?? '') : v;
+  };
+
+  const wasm = read('wasm');
+  if (wasm === '') throw new InputError('wasm', 'is required: give the path of the compiled .wasm module');
+
+  const variant = oneOf<Variant>('variant', read('variant'), ['compat', 'oci']);
+  const flavour = oneOf<MediaTypeFlavour>('media-types', read('media-types'), ['oci', 'docker']);
+  if (variant === 'oci' && flavour === 'docker') {
+    throw new InputError(
+      'media-types',
+      '"docker" applies only to variant compat; the oci variant needs OCI media types (remove media-types or use variant: compat)',
+    );
+  }
+
+  const tags: ImageReference[] = [];
+  for (const entry of parseList(read('tags'))) {
+    try {
+      tags.push(parseReference(entry));
+    } catch (err) {
+      if (err instanceof ReferenceError) throw new InputError('tags', err.message);
+      throw err;
+    }
+  }
+
+  const runtimeType = read('runtime-type');
+  const annotations = parseKeyValues('annotations', read('annotations'));
+  const labels = parseKeyValues('labels', read('labels'));
+  if (variant === 'oci' && Object.keys(labels).length > 0) {
+    throw new InputError('labels', 'apply only to variant compat (the oci variant has no image config); use annotations instead');
+  }
+  if (flavour === 'docker' && Object.keys(annotations).length > 0) {
+    throw new InputError('annotations', 'Docker manifests (media-types: docker) have no annotations; use labels, or media-types: oci');
+  }
+
+  const push = parseBoolean('push', read('push'));
+  if (push && tags.length === 0) {
+    throw new InputError('tags', 'is required when push is true: give at least one image reference such as ghcr.io/acme/filter:1.0.0');
+  }
+
+  const ociLayout = read('oci-layout') || undefined;
+
+  return {
+    wasm,
+    variant,
+    flavour,
+    tags,
+    abiVersions: parseList(read('abi-versions')),
+    rootIds: parseList(read('root-ids')),
+    runtimeType,
+    annotations,
+    labels,
+    push,
+    ociLayout,
+    summary: parseBoolean('summary', read('summary')),
+    sourceDateEpoch: parseSourceDateEpoch(env),
+  };
+}

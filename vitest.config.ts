@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['__tests__/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Tests start registries and child processes; two cores are all CI has.
+    pool: 'forks',
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
