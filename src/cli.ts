@@ -21,6 +21,17 @@ Options (the action's inputs; list options may be repeated):
   --annotation KEY=VALUE      manifest annotation (repeatable)
   --label KEY=VALUE           image config label, compat only (repeatable)
   --oci-layout DIR            write an OCI image layout to DIR
+  --compression-level N       compat gzip level 0-9 (default 6)
+
+Push options:
+  --username USER             registry user name (else docker config, else anonymous)
+  --password-stdin            read the password or token from standard input
+                              (or set WASM_IMAGE_PASSWORD; there is no --password flag)
+  --insecure-registry HOST    host that may be reached over plain HTTP (repeatable;
+                              localhost and 127.0.0.0/8 always may)
+  --mount-from REPO           registry/repository to mount blobs from (repeatable)
+  --retries N                 retries of a failed request (default 4, 0 disables)
+  --request-timeout SECONDS   idle timeout of one request (default 60)
   -h, --help                  show this help
 
 Outputs are printed to standard output as one JSON object; progress goes to standard error.
@@ -33,6 +44,7 @@ const ALIASES: Record<string, string> = {
   'root-id': 'root-ids',
   annotation: 'annotations',
   label: 'labels',
+  'insecure-registry': 'insecure-registries',
 };
 
 const KNOWN = new Set([
@@ -46,6 +58,12 @@ const KNOWN = new Set([
   'annotations',
   'labels',
   'oci-layout',
+  'compression-level',
+  'username',
+  'insecure-registries',
+  'mount-from',
+  'retries',
+  'request-timeout',
 ]);
 
 export class UsageError extends Error {}
@@ -57,6 +75,10 @@ export function parseArgs(argv: string[]): { command: 'build' | 'push' | 'help';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '-h' || arg === '--help') return { command: 'help', inputs };
+    if (arg === '--password-stdin') {
+      inputs.set('password-stdin', ['true']);
+      continue;
+    }
     if (!arg.startsWith('--')) {
       if (command === undefined && (arg === 'build' || arg === 'push' || arg === 'help')) {
         command = arg;
@@ -95,6 +117,12 @@ const stderrHost: Host = {
   },
 };
 
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export async function cli(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -110,10 +138,20 @@ export async function cli(argv: string[]): Promise<number> {
   const { inputs } = parsed;
   inputs.set('push', [parsed.command === 'push' ? 'true' : 'false']);
   inputs.set('summary', ['false']);
+  if (inputs.has('password-stdin')) {
+    inputs.set('password', [(await readStdin()).replace(/\r?\n$/, '')]);
+  } else if (process.env.WASM_IMAGE_PASSWORD) {
+    inputs.set('password', [process.env.WASM_IMAGE_PASSWORD]);
+  }
+  // ghcr.io works with a token from the environment, as the action uses github-token.
+  if (process.env.GITHUB_TOKEN) inputs.set('github-token', [process.env.GITHUB_TOKEN]);
   try {
     const options = parseOptions((name) => (inputs.get(name) ?? []).join('\n'));
     const outputs: Record<string, string> = {};
-    await run(options, { ...stderrHost, setOutput: (n, v) => (outputs[n] = v) });
+    const cancel = new AbortController();
+    process.once('SIGINT', () => cancel.abort());
+    process.once('SIGTERM', () => cancel.abort());
+    await run(options, { ...stderrHost, setOutput: (n, v) => (outputs[n] = v) }, cancel.signal);
     const printable: Record<string, unknown> = { ...outputs };
     for (const key of ['tags', 'metadata']) if (outputs[key]) printable[key] = JSON.parse(outputs[key]);
     process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);

@@ -17,11 +17,24 @@ const host: Host = {
 };
 
 async function main(): Promise<void> {
+  // The runner cancels a job with SIGINT, then SIGTERM: stop requests, put no manifest, clean up.
+  const cancel = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    core.warning(`received ${sig}: cancelling`);
+    cancel.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
+    // Mask secrets before anything else can print them.
+    for (const name of ['password', 'github-token']) {
+      const value = core.getInput(name);
+      if (value) core.setSecret(value);
+    }
     const options = parseOptions((name) => core.getInput(name));
-    await run(options, host);
+    await run(options, host, cancel.signal);
   } catch (err) {
-    core.setFailed(err instanceof Error ? err.message : String(err));
+    core.setFailed(cancel.signal.aborted ? 'cancelled (SIGINT/SIGTERM): requests in flight were stopped and tags not yet put were left as they were' : err instanceof Error ? err.message : String(err));
   }
 }
 

@@ -18,6 +18,18 @@ export interface Options {
   ociLayout: string | undefined;
   /** Write the job summary. */
   summary: boolean;
+  username: string;
+  password: string;
+  githubToken: string;
+  insecureRegistries: string[];
+  /** Retries after a failed request (0 disables). */
+  retries: number;
+  /** Inactivity timeout of one request, in ms. */
+  requestTimeoutMs: number;
+  /** Repositories in the tags' registries to mount blobs from. */
+  mountFrom: ImageReference[];
+  /** gzip level of the compat layer. */
+  compressionLevel: number;
   /** Seconds since the epoch from SOURCE_DATE_EPOCH: the only source of timestamps, so images stay reproducible. */
   sourceDateEpoch: number | undefined;
 }
@@ -29,6 +41,9 @@ export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   'runtime-type': 'envoy_proxy',
   push: 'true',
   summary: 'true',
+  retries: '4',
+  'request-timeout': '60',
+  'compression-level': '6',
 };
 
 export type InputGetter = (name: string) => string;
@@ -82,6 +97,34 @@ function oneOf<T extends string>(input: string, value: string, allowed: readonly
   throw new InputError(input, `"${value}" is not supported; use one of: ${allowed.join(', ')}`);
 }
 
+function parseInteger(input: string, value: string, min: number, max: number, what: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
+    throw new InputError(input, `"${value}" is not ${what}; use a whole number from ${min} to ${max}`);
+  }
+  return Number(value);
+}
+
+function parseReferences(input: string, value: string): ImageReference[] {
+  return parseList(value).map((entry) => {
+    try {
+      return parseReference(entry);
+    } catch (err) {
+      if (err instanceof ReferenceError) throw new InputError(input, err.message);
+      throw err;
+    }
+  });
+}
+
+/** A host, host:port or [ipv6]:port, as written in insecure-registries (a scheme or path is refused). */
+function parseHosts(input: string, value: string): string[] {
+  return parseList(value).map((entry) => {
+    if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(entry)) {
+      throw new InputError(input, `"${entry}" is not a host or host:port (write registry.example.com:5000, without http://)`);
+    }
+    return entry.toLowerCase();
+  });
+}
+
 function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
   const raw = env.SOURCE_DATE_EPOCH?.trim();
   if (raw === undefined || raw === '') return undefined;
@@ -109,15 +152,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     );
   }
 
-  const tags: ImageReference[] = [];
-  for (const entry of parseList(read('tags'))) {
-    try {
-      tags.push(parseReference(entry));
-    } catch (err) {
-      if (err instanceof ReferenceError) throw new InputError('tags', err.message);
-      throw err;
-    }
-  }
+  const tags = parseReferences('tags', read('tags'));
 
   const runtimeType = read('runtime-type');
   const annotations = parseKeyValues('annotations', read('annotations'));
@@ -135,6 +170,16 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   }
 
   const ociLayout = read('oci-layout') || undefined;
+  const username = read('username');
+  const password = read('password');
+  if (password && !username) throw new InputError('username', 'is required when password is given');
+  if (username && !password) throw new InputError('password', 'is required when username is given (pass it from a secret)');
+  const mountFrom = parseReferences('mount-from', read('mount-from'));
+  for (const m of mountFrom) {
+    if (!tags.some((t) => t.host === m.host)) {
+      throw new InputError('mount-from', `${m.registry}/${m.repository} is not in the registry of any tag; blobs mount only within one registry`);
+    }
+  }
 
   return {
     wasm,
@@ -149,6 +194,14 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     push,
     ociLayout,
     summary: parseBoolean('summary', read('summary')),
+    username,
+    password,
+    githubToken: read('github-token'),
+    insecureRegistries: parseHosts('insecure-registries', read('insecure-registries')),
+    retries: parseInteger('retries', read('retries'), 0, 20, 'a retry count'),
+    requestTimeoutMs: parseInteger('request-timeout', read('request-timeout'), 1, 3600, 'a number of seconds') * 1000,
+    mountFrom,
+    compressionLevel: parseInteger('compression-level', read('compression-level'), 0, 9, 'a gzip level'),
     sourceDateEpoch: parseSourceDateEpoch(env),
   };
 }

@@ -7,6 +7,8 @@ import type { ImageSpec } from './image/build.js';
 import type { Options } from './inputs.js';
 import { checkLayoutTarget, layoutRefNames, writeLayout } from './layout.js';
 import { packModule } from './pack.js';
+import { closeIdleConnections } from './registry/http.js';
+import { pushImage } from './registry/push.js';
 import { buildOutputs, summaryMarkdown, type RunResult } from './report.js';
 import { checkModuleFile } from './wasm/module-file.js';
 
@@ -23,10 +25,8 @@ function imageSpec(options: Options): ImageSpec {
   };
 }
 
-export async function run(options: Options, host: Host): Promise<RunResult> {
-  if (options.push) {
-    throw new Error('Input `push`: pushing to a registry is not available in this version; set push: false (and oci-layout to keep the image)');
-  }
+export async function run(options: Options, host: Host, signal?: AbortSignal): Promise<RunResult> {
+  for (const secret of [options.password, options.githubToken]) if (secret) host.setSecret(secret);
   const module = await checkModuleFile(options.wasm);
   if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
 
@@ -34,7 +34,7 @@ export async function run(options: Options, host: Host): Promise<RunResult> {
   try {
     const packed = await host.group('Package', async () => {
       const started = Date.now();
-      const p = await packModule(module, imageSpec(options), workDir);
+      const p = await packModule(module, imageSpec(options), workDir, options.compressionLevel);
       host.info(
         `${p.image.variant} image ${p.image.manifestDescriptor.digest} from ${module.path} (${module.size} bytes) in ${Date.now() - started} ms`,
       );
@@ -48,18 +48,44 @@ export async function run(options: Options, host: Host): Promise<RunResult> {
       host.info(`OCI layout written to ${options.ociLayout} (${refNames.join(', ')})`);
     }
 
+    const pushed = options.push
+      ? await host.group('Push', async () => {
+          const started = Date.now();
+          const r = await pushImage(image, options.tags, {
+            credentials: {
+              username: options.username,
+              password: options.password,
+              githubToken: options.githubToken,
+              githubActor: process.env.GITHUB_ACTOR,
+            },
+            insecureRegistries: options.insecureRegistries,
+            retry: { retries: options.retries },
+            timeoutMs: options.requestTimeoutMs,
+            mountFrom: options.mountFrom,
+            signal,
+            log: host,
+            mask: (s) => host.setSecret(s),
+          });
+          host.info(
+            `pushed ${r.pushed.length} tag(s) in ${Date.now() - started} ms: ${r.blobs.uploaded} blob(s) uploaded, ${r.blobs.mounted} mounted, ${r.blobs.exists} already present`,
+          );
+          return r;
+        })
+      : undefined;
+
     const result: RunResult = {
       image,
       wasm: packed.wasm,
       tags: options.tags,
-      pushed: [],
-      imageRef: undefined,
+      pushed: pushed?.pushed ?? [],
+      imageRef: pushed?.image,
       ociLayout: options.ociLayout,
     };
     for (const [name, value] of Object.entries(buildOutputs(result))) host.setOutput(name, value);
     if (options.summary) await host.writeSummary(summaryMarkdown(result));
     return result;
   } finally {
+    closeIdleConnections();
     await rm(workDir, { recursive: true, force: true });
   }
 }

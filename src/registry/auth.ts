@@ -1,0 +1,199 @@
+// Registry authentication: WWW-Authenticate challenges, Basic, and Bearer tokens fetched per scope and
+// cached until they expire. Every secret is masked before it could reach a log line.
+import { type Credentials, describeSource } from './credentials.js';
+import { RegistryError, unexpectedResponse } from './errors.js';
+import { getHeader, send, type HttpResponse } from './http.js';
+
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/**
+ * Parses a WWW-Authenticate value into challenges: `Bearer realm="…",service="…"`, `Basic realm="…"`,
+ * several in one header, quoted strings with escapes and commas.
+ */
+export function parseWwwAuthenticate(value: string): Challenge[] {
+  const challenges: Challenge[] = [];
+  let i = 0;
+  const n = value.length;
+  const skip = (re: RegExp) => {
+    while (i < n && re.test(value[i] as string)) i++;
+  };
+  const token = (): string => {
+    const start = i;
+    while (i < n && /[^\s,=]/.test(value[i] as string)) i++;
+    return value.slice(start, i);
+  };
+  while (i < n) {
+    skip(/[\s,]/);
+    const scheme = token();
+    if (!scheme) break;
+    const challenge: Challenge = { scheme: scheme.toLowerCase(), params: {} };
+    challenges.push(challenge);
+    for (;;) {
+      skip(/[\s,]/);
+      const save = i;
+      const key = token();
+      skip(/\s/);
+      if (!key || value[i] !== '=') {
+        i = save; // Not a parameter: the next challenge's scheme starts here.
+        break;
+      }
+      i++; // '='
+      skip(/\s/);
+      let v = '';
+      if (value[i] === '"') {
+        i++;
+        while (i < n && value[i] !== '"') {
+          if (value[i] === '\\' && i + 1 < n) i++;
+          v += value[i];
+          i++;
+        }
+        i++; // closing quote
+      } else {
+        const start = i;
+        while (i < n && value[i] !== ',') i++;
+        v = value.slice(start, i).trim();
+      }
+      challenge.params[key.toLowerCase()] = v;
+    }
+  }
+  return challenges;
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+export interface AuthContext {
+  host: string;
+  credentials: Credentials;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  mask: (secret: string) => void;
+  now?: () => number;
+}
+
+/** Scope strings for a push to `repository`, with pull on any mount sources. */
+export function pushScopes(repository: string, mountFrom: string[] = []): string[] {
+  return [`repository:${repository}:pull,push`, ...mountFrom.filter((r) => r !== repository).map((r) => `repository:${r}:pull`)];
+}
+
+/** Holds the challenge of one registry and produces Authorization headers for it. */
+export class Authenticator {
+  private challenge: Challenge | undefined;
+  private readonly tokens = new Map<string, CachedToken>();
+
+  constructor(private readonly ctx: AuthContext) {}
+
+  setChallenge(challenge: Challenge | undefined): void {
+    this.challenge = challenge;
+  }
+
+  get scheme(): string | undefined {
+    return this.challenge?.scheme;
+  }
+
+  /** Picks the challenge to answer from a 401's WWW-Authenticate header (Bearer before Basic). */
+  static choose(res: HttpResponse): Challenge | undefined {
+    const headerValue = res.headers['www-authenticate'];
+    const values = Array.isArray(headerValue) ? headerValue : headerValue ? [headerValue] : [];
+    const all = values.flatMap(parseWwwAuthenticate);
+    return all.find((c) => c.scheme === 'bearer' && c.params.realm) ?? all.find((c) => c.scheme === 'basic');
+  }
+
+  /** Forgets cached tokens for these scopes (after a 401: the token expired or was revoked). */
+  invalidate(scopes: string[]): void {
+    this.tokens.delete(scopes.join(' '));
+  }
+
+  async authorization(scopes: string[]): Promise<string | undefined> {
+    const c = this.challenge;
+    if (!c) return undefined;
+    const creds = this.ctx.credentials;
+    if (c.scheme === 'basic') {
+      if (creds.kind !== 'basic') throw this.missingCredentials('Basic');
+      return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    }
+    if (c.scheme !== 'bearer') {
+      throw new RegistryError(`${this.ctx.host} asks for "${c.scheme}" authentication, which is not supported (Bearer and Basic are)`, 401);
+    }
+    const key = scopes.join(' ');
+    const now = (this.ctx.now ?? Date.now)();
+    const cached = this.tokens.get(key);
+    if (cached && cached.expiresAt > now) return `Bearer ${cached.token}`;
+    const fresh = await this.fetchToken(c, scopes);
+    this.tokens.set(key, fresh);
+    return `Bearer ${fresh.token}`;
+  }
+
+  missingCredentials(scheme: string): RegistryError {
+    return new RegistryError(
+      `${this.ctx.host} requires ${scheme} authentication and no credentials were found: set the username and password inputs, ` +
+        'log in first with docker/login-action, or for ghcr.io pass github-token',
+      401,
+      ['UNAUTHORIZED'],
+    );
+  }
+
+  failed(detail: string): RegistryError {
+    const creds = this.ctx.credentials;
+    if (creds.kind === 'anonymous') return this.missingCredentials(this.challenge?.scheme === 'basic' ? 'Basic' : 'token');
+    return new RegistryError(
+      `authentication to ${this.ctx.host} failed with credentials from ${describeSource(creds)}: ${detail}; check the user name and password or token`,
+      401,
+      ['UNAUTHORIZED'],
+    );
+  }
+
+  private async fetchToken(c: Challenge, scopes: string[]): Promise<CachedToken> {
+    const realm = c.params.realm as string;
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new RegistryError(`${this.ctx.host} sent a malformed WWW-Authenticate header (realm "${realm}" is not a URL)`, 401);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new RegistryError(`${this.ctx.host} sent a token realm that is not HTTP(S): ${realm}`, 401);
+    }
+    const creds = this.ctx.credentials;
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    let res: HttpResponse;
+    const common = { timeoutMs: this.ctx.timeoutMs, signal: this.ctx.signal, authorizedOrigin: url.origin };
+    if (creds.kind === 'identity-token') {
+      // An identity token is an OAuth2 refresh token: exchanged with a form POST, as docker does.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.token, client_id: 'wasm-image-action' });
+      if (c.params.service) form.set('service', c.params.service);
+      form.set('scope', scopes.join(' '));
+      headers['Content-Type'] = 'application/x-www-form-urlencoded';
+      res = await send({ method: 'POST', url, headers, body: { kind: 'bytes', bytes: Buffer.from(form.toString()) }, ...common });
+    } else {
+      if (c.params.service) url.searchParams.set('service', c.params.service);
+      for (const scope of scopes) url.searchParams.append('scope', scope);
+      if (creds.kind === 'basic') headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      res = await send({ method: 'GET', url, headers, ...common });
+    }
+    if (res.status === 401 || res.status === 403) throw this.failed(`the token endpoint ${url.origin}${url.pathname} answered HTTP ${res.status}`);
+    if (res.status !== 200) throw unexpectedResponse('getting a token', url.host, res);
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = JSON.parse(res.body.toString('utf8')) as typeof body;
+    } catch {
+      throw new RegistryError(`the token endpoint ${url.origin}${url.pathname} did not answer with JSON`, res.status);
+    }
+    const token = typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
+    if (!token) throw new RegistryError(`the token endpoint ${url.origin}${url.pathname} answered without a token`, res.status);
+    this.ctx.mask(token);
+    const ttl = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
+    // Renew a little early so a token does not expire between being chosen and being checked.
+    const margin = Math.min(10, ttl / 4) * 1000;
+    return { token, expiresAt: (this.ctx.now ?? Date.now)() + ttl * 1000 - margin };
+  }
+}
+
+export function challengeFrom(res: HttpResponse): Challenge | undefined {
+  return getHeader(res, 'www-authenticate') ? Authenticator.choose(res) : undefined;
+}

@@ -1,0 +1,185 @@
+// A client for one registry: picks the scheme (HTTPS, or HTTP for insecure hosts that do not speak TLS),
+// answers auth challenges, re-authenticates once on a 401, and retries what is safe to retry.
+import type { IncomingMessage } from 'node:http';
+import { Authenticator, challengeFrom, type AuthContext } from './auth.js';
+import type { Credentials } from './credentials.js';
+import { RegistryError, unexpectedResponse } from './errors.js';
+import { NetworkError, send, type HttpResponse, type RequestBody } from './http.js';
+import { isLoopbackHost } from './reference.js';
+import { isRetryableStatus, withRetries, type RetryPolicy } from './retry.js';
+
+export interface Logger {
+  info(message: string): void;
+  warning(message: string): void;
+}
+
+export interface ClientOptions {
+  /** host[:port] to connect to. */
+  host: string;
+  credentials: Credentials;
+  /** Hosts that may be reached over plain HTTP (loopback always may). */
+  insecureRegistries: string[];
+  retry: RetryPolicy;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  log: Logger;
+  mask: (secret: string) => void;
+}
+
+export interface ClientRequest {
+  method: string;
+  /** A path under the registry (`/v2/...`) or an absolute URL (upload locations). */
+  target: string | URL;
+  scopes: string[];
+  headers?: Record<string, string>;
+  body?: RequestBody;
+  consume?: (res: IncomingMessage) => Promise<void>;
+}
+
+const NOT_TLS = /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|wrong version number|packet length too long|EPROTO/;
+const CERT_PROBLEM = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME|EXPIRED/;
+
+export function describeNetworkError(host: string, err: NetworkError): string {
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return `cannot resolve the registry host ${host} (${err.code}); check the registry name in tags`;
+  if (err.code === 'ECONNREFUSED') return `cannot connect to ${host}: connection refused; is the registry running and the port right?`;
+  if (CERT_PROBLEM.test(err.code) || CERT_PROBLEM.test(err.message)) {
+    return `TLS failure talking to ${host}: ${err.message} (${err.code}); if it uses a private CA, trust it with NODE_EXTRA_CA_CERTS`;
+  }
+  if (err.code === 'ETIMEDOUT') return `${host} did not answer: ${err.message}`;
+  return `network error talking to ${host}: ${err.message} (${err.code})`;
+}
+
+export class RegistryClient {
+  readonly host: string;
+  private base: URL | undefined;
+  private readonly auth: Authenticator;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.host = opts.host;
+    const ctx: AuthContext = { host: opts.host, credentials: opts.credentials, timeoutMs: opts.timeoutMs, signal: opts.signal, mask: opts.mask };
+    this.auth = new Authenticator(ctx);
+  }
+
+  get insecureAllowed(): boolean {
+    const name = this.host.toLowerCase();
+    return isLoopbackHost(name) || this.opts.insecureRegistries.some((h) => h.toLowerCase() === name || h.toLowerCase() === name.replace(/:\d+$/, ''));
+  }
+
+  /** The `/v2/` ping: chooses the scheme and learns the auth challenge. Retried like any safe request. */
+  async ping(): Promise<void> {
+    if (this.base) return;
+    const res = await withRetries<HttpResponse>(`connecting to ${this.host}`, this.opts.retry, (m) => this.opts.log.warning(m), async () => {
+      const r = await this.pingOnce();
+      return isRetryableStatus(r.status) ? { retry: `HTTP ${r.status}`, response: r } : { done: r };
+    }, this.opts.signal).catch((err: unknown) => {
+      if (err instanceof NetworkError) throw new RegistryError(describeNetworkError(this.host, err), 0);
+      throw err;
+    });
+    if (res.status === 401) {
+      const challenge = challengeFrom(res);
+      if (!challenge) {
+        throw new RegistryError(
+          `${this.host} answered 401 without a usable WWW-Authenticate challenge (got "${String(res.headers['www-authenticate'] ?? '')}"); is this a registry?`,
+          401,
+        );
+      }
+      this.auth.setChallenge(challenge);
+    } else if (res.status !== 200) {
+      throw unexpectedResponse(`checking the registry API (GET /v2/)`, this.host, res);
+    }
+  }
+
+  private async pingOnce(): Promise<HttpResponse> {
+    const get = (scheme: string) =>
+      send({ method: 'GET', url: new URL(`${scheme}://${this.host}/v2/`), timeoutMs: this.opts.timeoutMs, signal: this.opts.signal, maxRedirects: 3 });
+    try {
+      const res = await get('https');
+      this.base = new URL(`https://${this.host}`);
+      return res;
+    } catch (err) {
+      if (!(err instanceof NetworkError) || !(NOT_TLS.test(err.code) || NOT_TLS.test(err.message))) throw err;
+      if (!this.insecureAllowed) {
+        throw new RegistryError(
+          `${this.host} does not speak HTTPS (${err.message.trim()}); if it is a plain-HTTP registry you trust, add it to insecure-registries`,
+          0,
+        );
+      }
+      // As docker does for insecure registries: HTTPS first, plain HTTP only when the server has no TLS.
+      const res = await get('http');
+      this.base = new URL(`http://${this.host}`);
+      this.opts.log.info(`${this.host} has no TLS; using plain HTTP (insecure registry)`);
+      return res;
+    }
+  }
+
+  url(target: string | URL): URL {
+    if (!this.base) throw new Error('ping() first');
+    return target instanceof URL ? target : new URL(target, this.base);
+  }
+
+  /**
+   * One request with authentication; a 401 renews the token (or learns a challenge) and tries once more.
+   * Network errors are thrown as NetworkError for the caller's retry logic.
+   */
+  async request(req: ClientRequest): Promise<HttpResponse> {
+    await this.ping();
+    const url = this.url(req.target);
+    const attempt = async (): Promise<HttpResponse> => {
+      const headers: Record<string, string> = { ...req.headers };
+      // Credentials go only to the registry's own origin, never to another host named in a Location.
+      if (url.origin === this.base?.origin) {
+        const authorization = await this.auth.authorization(req.scopes);
+        if (authorization) headers.Authorization = authorization;
+      }
+      return send({
+        method: req.method,
+        url,
+        headers,
+        body: req.body,
+        consume: req.consume,
+        timeoutMs: this.opts.timeoutMs,
+        signal: this.opts.signal,
+        authorizedOrigin: this.base?.origin,
+      });
+    };
+    let res = await attempt();
+    if (res.status === 401 && url.origin === this.base?.origin) {
+      const challenge = challengeFrom(res);
+      const had = this.auth.scheme;
+      if (challenge) this.auth.setChallenge(challenge);
+      this.auth.invalidate(req.scopes);
+      if (had === undefined && !challenge) return res;
+      res = await attempt();
+      if (res.status === 401) throw this.auth.failed(`${req.method} ${url.pathname} answered HTTP 401 after authenticating`);
+    }
+    return res;
+  }
+
+  /** A request that is safe to repeat, retried on network errors and retryable statuses. */
+  async requestWithRetries(what: string, req: ClientRequest): Promise<HttpResponse> {
+    try {
+      return await withRetries<HttpResponse>(
+        what,
+        this.opts.retry,
+        (m) => this.opts.log.warning(m),
+        async () => {
+          const res = await this.request(req);
+          return isRetryableStatus(res.status) ? { retry: `HTTP ${res.status}${statusCode(res)}`, response: res } : { done: res };
+        },
+        this.opts.signal,
+      );
+    } catch (err) {
+      if (err instanceof NetworkError) throw new RegistryError(`${what}: ${describeNetworkError(this.host, err)}`, 0);
+      throw err;
+    }
+  }
+}
+
+function statusCode(res: HttpResponse): string {
+  try {
+    const code = (JSON.parse(res.body.toString('utf8')) as { errors?: Array<{ code?: string }> }).errors?.[0]?.code;
+    return code ? ` ${code}` : '';
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,155 @@
+// Where a registry's credentials come from, in order: inputs, docker config (auths, then credential
+// helpers), GITHUB_TOKEN for ghcr.io, anonymous. Values are never logged: only their source is named.
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { getExecOutput } from '@actions/exec';
+
+export type CredentialSource = 'inputs' | 'docker-config' | 'credential-helper' | 'github-token' | 'anonymous';
+
+export type Credentials =
+  | { kind: 'basic'; username: string; password: string; source: CredentialSource; detail?: string }
+  /** A docker config `identitytoken`: an OAuth2 refresh token exchanged at the token endpoint. */
+  | { kind: 'identity-token'; username: string; token: string; source: CredentialSource; detail?: string }
+  | { kind: 'anonymous'; source: 'anonymous' };
+
+export interface CredentialInputs {
+  username?: string;
+  password?: string;
+  githubToken?: string;
+  githubActor?: string;
+  env: NodeJS.ProcessEnv;
+  /** Runs a docker credential helper; replaceable for tests. */
+  runHelper?: (helper: string, serverUrl: string) => Promise<string>;
+}
+
+interface DockerConfig {
+  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
+  credHelpers?: Record<string, string>;
+  credsStore?: string;
+}
+
+export const DOCKER_HUB_CONFIG_KEY = 'https://index.docker.io/v1/';
+
+/** Describes where credentials came from, for error messages: never the value. */
+export function describeSource(c: Credentials): string {
+  const detail = c.kind === 'anonymous' ? undefined : c.detail;
+  switch (c.source) {
+    case 'inputs':
+      return 'the username/password inputs';
+    case 'docker-config':
+      return `the docker config${detail ? ` ${detail}` : ''}`;
+    case 'credential-helper':
+      return `the docker credential helper${detail ? ` ${detail}` : ''}`;
+    case 'github-token':
+      return 'the github-token input (GITHUB_TOKEN)';
+    default:
+      return 'no credentials (anonymous)';
+  }
+}
+
+/** The registry as docker config files name it: a host, maybe with scheme and path. */
+function configKeyMatches(key: string, registry: string): boolean {
+  const host = key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
+  const want = registry.toLowerCase();
+  if (want === 'docker.io') return ['docker.io', 'index.docker.io', 'registry-1.docker.io'].includes(host);
+  return host === want;
+}
+
+async function readDockerConfig(env: NodeJS.ProcessEnv): Promise<{ config: DockerConfig; path: string } | undefined> {
+  const dir = env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return { config: JSON.parse(text) as DockerConfig, path };
+  } catch {
+    throw new Error(`the docker config ${path} is not valid JSON; fix or remove it`);
+  }
+}
+
+async function defaultRunHelper(helper: string, serverUrl: string): Promise<string> {
+  const result = await getExecOutput(`docker-credential-${helper}`, ['get'], {
+    input: Buffer.from(serverUrl),
+    silent: true,
+    ignoreReturnCode: true,
+  });
+  if (result.exitCode !== 0) {
+    // The helper's stdout may hold a secret even on failure; report only that it failed.
+    throw new Error(`docker-credential-${helper} get exited with code ${result.exitCode} for ${serverUrl}`);
+  }
+  return result.stdout;
+}
+
+function helperServerUrl(registry: string): string {
+  return registry === 'docker.io' ? DOCKER_HUB_CONFIG_KEY : registry;
+}
+
+async function fromHelper(helper: string, registry: string, inputs: CredentialInputs): Promise<Credentials | undefined> {
+  const out = await (inputs.runHelper ?? defaultRunHelper)(helper, helperServerUrl(registry));
+  let parsed: { Username?: string; Secret?: string };
+  try {
+    parsed = JSON.parse(out) as { Username?: string; Secret?: string };
+  } catch {
+    throw new Error(`docker-credential-${helper} did not answer with JSON for ${registry}`);
+  }
+  if (!parsed.Secret) return undefined;
+  // Helpers mark identity tokens with the user name "<token>".
+  if (parsed.Username === '<token>') {
+    return { kind: 'identity-token', username: '', token: parsed.Secret, source: 'credential-helper', detail: `docker-credential-${helper}` };
+  }
+  return { kind: 'basic', username: parsed.Username ?? '', password: parsed.Secret, source: 'credential-helper', detail: `docker-credential-${helper}` };
+}
+
+export async function resolveCredentials(registry: string, inputs: CredentialInputs): Promise<Credentials> {
+  if (inputs.username || inputs.password) {
+    if (!inputs.username || !inputs.password) {
+      throw new Error(`Input \`${inputs.username ? 'password' : 'username'}\`: is required when \`${inputs.username ? 'username' : 'password'}\` is given`);
+    }
+    return { kind: 'basic', username: inputs.username, password: inputs.password, source: 'inputs' };
+  }
+
+  const docker = await readDockerConfig(inputs.env);
+  if (docker) {
+    const { config, path } = docker;
+    const entry = Object.entries(config.auths ?? {}).find(([key]) => configKeyMatches(key, registry));
+    if (entry) {
+      const [, value] = entry;
+      if (value.identitytoken) {
+        let username = value.username ?? '';
+        if (!username && value.auth) username = Buffer.from(value.auth, 'base64').toString('utf8').split(':')[0] ?? '';
+        return { kind: 'identity-token', username, token: value.identitytoken, source: 'docker-config', detail: path };
+      }
+      if (value.auth) {
+        const decoded = Buffer.from(value.auth, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon > 0) return { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1), source: 'docker-config', detail: path };
+      }
+      if (value.username && value.password) {
+        return { kind: 'basic', username: value.username, password: value.password, source: 'docker-config', detail: path };
+      }
+    }
+    const helperKey = Object.keys(config.credHelpers ?? {}).find((key) => configKeyMatches(key, registry));
+    const helper = helperKey ? config.credHelpers?.[helperKey] : config.credsStore;
+    if (helper) {
+      const found = await fromHelper(helper, registry, inputs);
+      if (found) return found;
+    }
+  }
+
+  if (registry === 'ghcr.io' && inputs.githubToken) {
+    return { kind: 'basic', username: inputs.githubActor || 'github-actions', password: inputs.githubToken, source: 'github-token' };
+  }
+  return { kind: 'anonymous', source: 'anonymous' };
+}
+
+/** Every secret value in these credentials, for masking. */
+export function secretsOf(c: Credentials): string[] {
+  if (c.kind === 'basic') return [c.password, Buffer.from(`${c.username}:${c.password}`).toString('base64')];
+  if (c.kind === 'identity-token') return [c.token];
+  return [];
+}

@@ -1,0 +1,160 @@
+// The transport: one HTTP request over node:http(s) with keep-alive, an inactivity timeout, streamed bodies,
+// and redirects followed here (bounded), so that credentials never travel to another host.
+import { createReadStream } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+/** A request body that can be produced again for a retry or a redirect. */
+export type RequestBody =
+  | { kind: 'bytes'; bytes: Uint8Array }
+  /** A byte range of a file, both ends inclusive. */
+  | { kind: 'file'; path: string; start: number; end: number };
+
+export function bodyLength(body: RequestBody | undefined): number {
+  if (!body) return 0;
+  return body.kind === 'bytes' ? body.bytes.byteLength : body.end - body.start + 1;
+}
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: RequestBody;
+  /** Abort when the connection is idle this long (connect, upload or download). */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Called with the response stream of a successful (2xx) answer instead of buffering it. */
+  consume?: (res: IncomingMessage) => Promise<void>;
+  /** Redirect hops to follow (0: return 3xx responses as they are). */
+  maxRedirects?: number;
+  /** Which hosts may receive the Authorization header; redirects elsewhere go without it. */
+  authorizedOrigin?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The URL that answered, after redirects. */
+  url: URL;
+  /** The body, up to a cap, unless `consume` took it. */
+  body: Buffer;
+}
+
+/** A failure below HTTP: connection refused or reset, DNS, TLS, timeout. */
+export class NetworkError extends Error {
+  override name = 'NetworkError';
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly url: URL,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_BUFFERED_BODY = 8 * 1024 * 1024;
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
+
+/** Closes idle keep-alive sockets so the process can exit promptly. */
+export function closeIdleConnections(): void {
+  httpAgent.destroy();
+  httpsAgent.destroy();
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function getHeader(res: HttpResponse, name: string): string | undefined {
+  return header(res.headers, name);
+}
+
+function once(req: HttpRequest): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const { url } = req;
+    const isHttps = url.protocol === 'https:';
+    const headers: Record<string, string> = { 'User-Agent': 'wasm-image-action', ...req.headers };
+    if (req.body || ['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = String(bodyLength(req.body));
+    const send = isHttps ? httpsRequest : httpRequest;
+    let settled = false;
+    const fail = (err: NetworkError) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+    };
+    const r = send(url, { method: req.method, headers, agent: isHttps ? httpsAgent : httpAgent, signal: req.signal });
+    r.setTimeout(req.timeoutMs, () => {
+      r.destroy(new NetworkError(`no data for ${req.timeoutMs} ms`, 'ETIMEDOUT', url));
+    });
+    r.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof NetworkError) return fail(err);
+      if (err.name === 'AbortError') return fail(new NetworkError('cancelled', 'ABORT_ERR', url));
+      fail(new NetworkError(err.message, err.code ?? 'ERR_NETWORK', url));
+    });
+    r.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      const done = (body: Buffer) => {
+        if (settled) return;
+        settled = true;
+        resolve({ status, headers: res.headers, url, body });
+      };
+      res.on('error', (err: NodeJS.ErrnoException) => fail(new NetworkError(err.message, err.code ?? 'ECONNRESET', url)));
+      if (req.consume && status >= 200 && status < 300) {
+        req.consume(res).then(
+          () => done(Buffer.alloc(0)),
+          (err: NodeJS.ErrnoException) => {
+            res.destroy();
+            fail(err instanceof NetworkError ? err : new NetworkError(err.message, err.code ?? 'ECONNRESET', url));
+          },
+        );
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BUFFERED_BODY) chunks.push(c);
+      });
+      res.on('end', () => {
+        if (!res.complete) fail(new NetworkError('the response ended early', 'ECONNRESET', url));
+        else done(Buffer.concat(chunks));
+      });
+      res.on('aborted', () => fail(new NetworkError('the response was cut off', 'ECONNRESET', url)));
+    });
+    if (!req.body) {
+      r.end();
+    } else if (req.body.kind === 'bytes') {
+      r.end(req.body.bytes);
+    } else {
+      const file = createReadStream(req.body.path, { start: req.body.start, end: req.body.end, highWaterMark: 1 << 20 });
+      file.on('error', (err) => r.destroy(err));
+      file.pipe(r);
+    }
+  });
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Sends a request and follows redirects itself. The Authorization header goes only to `authorizedOrigin`
+ * (blob storage behind a redirect gets a bare request: S3 refuses two auth mechanisms).
+ */
+export async function send(req: HttpRequest): Promise<HttpResponse> {
+  let current = req;
+  for (let hop = 0; ; hop++) {
+    const res = await once(current);
+    const location = getHeader(res, 'location');
+    if (!REDIRECTS.has(res.status) || !location || hop >= (req.maxRedirects ?? 5)) return res;
+    const next = new URL(location, current.url);
+    const headers = { ...current.headers };
+    if (next.origin !== (req.authorizedOrigin ?? req.url.origin)) delete headers.Authorization;
+    let { method, body } = current;
+    if (res.status === 303 && method !== 'HEAD') {
+      method = 'GET';
+      body = undefined;
+    }
+    current = { ...current, method, body, url: next, headers };
+  }
+}

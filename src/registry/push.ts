@@ -1,0 +1,160 @@
+// Pushes an image to every tag: all blobs into every repository first (uploaded, mounted or found, and
+// verified), and only then the manifest, once per tag. No tag can point at an incomplete image.
+import { imageBlobs, type Digest, type Image } from '../image/types.js';
+import { pushScopes } from './auth.js';
+import { RegistryClient, describeNetworkError, type Logger } from './client.js';
+import { resolveCredentials, secretsOf, type CredentialInputs, type Credentials } from './credentials.js';
+import { RegistryError, unexpectedResponse } from './errors.js';
+import { getHeader, NetworkError } from './http.js';
+import { formatDigestReference, formatReference, type ImageReference } from './reference.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
+import { ensureBlob, type UploadOutcome, type UploadSettings } from './upload.js';
+
+export interface PushOptions {
+  credentials: Omit<CredentialInputs, 'env'> & { env?: NodeJS.ProcessEnv };
+  insecureRegistries: string[];
+  retry?: Partial<RetryPolicy>;
+  /** Inactivity timeout of one request. */
+  timeoutMs?: number;
+  /** Extra repositories (`registry/repository`) to mount blobs from. */
+  mountFrom?: ImageReference[];
+  chunkThreshold?: number;
+  chunkSize?: number;
+  /** Blob uploads and manifest puts in flight at once. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  log: Logger;
+  mask: (secret: string) => void;
+}
+
+export interface PushResult {
+  digest: Digest;
+  /** `registry/repository:tag` of every pushed tag, in the order given. */
+  pushed: string[];
+  /** `registry/repository@digest` of the first tag. */
+  image: string;
+  blobs: Record<UploadOutcome, number>;
+}
+
+export const DEFAULT_CHUNK_THRESHOLD = 64 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+/** Runs `fn` over `items` with at most `limit` in flight; the first failure stops new work and is thrown. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i] as T);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+interface Registry {
+  host: string;
+  client: RegistryClient;
+  credentials: Credentials;
+  /** Repositories in the order their tags were given. */
+  repositories: string[];
+}
+
+function groupByRegistry(refs: ImageReference[]): Map<string, ImageReference[]> {
+  const groups = new Map<string, ImageReference[]>();
+  for (const ref of refs) groups.set(ref.host, [...(groups.get(ref.host) ?? []), ref]);
+  return groups;
+}
+
+export async function pushImage(image: Image, refs: ImageReference[], opts: PushOptions): Promise<PushResult> {
+  if (refs.length === 0) throw new Error('Input `tags`: nothing to push; give at least one image reference');
+  const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const concurrency = opts.concurrency ?? 4;
+  const settings: UploadSettings = {
+    chunkThreshold: opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD,
+    chunkSize: opts.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    retry,
+    warn: (m) => opts.log.warning(m),
+    signal: opts.signal,
+  };
+  const digest = image.manifestDescriptor.digest;
+  const blobs = imageBlobs(image);
+  const counts: Record<UploadOutcome, number> = { exists: 0, mounted: 0, uploaded: 0 };
+
+  try {
+    // 1. Credentials and a ping per registry, before any upload: auth problems fail fast.
+    const registries: Registry[] = [];
+    for (const [host, group] of groupByRegistry(refs)) {
+      const registry = (group[0] as ImageReference).registry;
+      const credentials = await resolveCredentials(registry, { ...opts.credentials, env: opts.credentials.env ?? process.env });
+      for (const secret of secretsOf(credentials)) opts.mask(secret);
+      const client = new RegistryClient({ host, credentials, insecureRegistries: opts.insecureRegistries, retry, timeoutMs, signal: opts.signal, log: opts.log, mask: opts.mask });
+      await client.ping();
+      opts.log.info(`${registry}: ${credentials.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${credentials.source}`}`);
+      registries.push({ host, client, credentials, repositories: [...new Set(group.map((r) => r.repository))] });
+    }
+
+    // 2. Blobs: the first repository of a registry uploads; the others mount from it.
+    for (const registry of registries) {
+      const extraSources = (opts.mountFrom ?? []).filter((m) => m.host === registry.host).map((m) => m.repository);
+      const pushTo = async (repository: string, mountFrom: string[]) => {
+        const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
+        await mapLimit(blobs, concurrency, async (blob) => {
+          const outcome = await ensureBlob(target, blob, mountFrom, settings);
+          counts[outcome]++;
+          opts.log.info(`${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`);
+        });
+      };
+      const [first, ...rest] = registry.repositories as [string, ...string[]];
+      await pushTo(first, extraSources);
+      await mapLimit(rest, concurrency, (repository) => pushTo(repository, [first, ...extraSources]));
+    }
+
+    // 3. Manifests, only now that every blob everywhere is in place.
+    const pushed: string[] = [];
+    const byHost = new Map(registries.map((r) => [r.host, r]));
+    await mapLimit(refs, concurrency, async (ref) => {
+      const { client } = byHost.get(ref.host) as Registry;
+      const res = await client.requestWithRetries(`putting the manifest for ${formatReference(ref)}`, {
+        method: 'PUT',
+        target: `/v2/${ref.repository}/manifests/${ref.tag}`,
+        scopes: pushScopes(ref.repository),
+        headers: { 'Content-Type': image.manifest.mediaType },
+        body: { kind: 'bytes', bytes: image.manifestBytes },
+      });
+      if (res.status !== 201 && res.status !== 200) throw unexpectedResponse(`putting the manifest for ${formatReference(ref)}`, ref.registry, res);
+      const reported = getHeader(res, 'docker-content-digest');
+      if (reported !== undefined && reported !== digest) {
+        throw new RegistryError(
+          `${ref.registry} reports digest ${reported} for ${formatReference(ref)}, but the manifest pushed has digest ${digest}; ` +
+            'the registry changed the manifest (it may not support this media type), so the digest output would be wrong',
+          res.status,
+        );
+      }
+      if (reported === undefined) {
+        const check = await client.requestWithRetries(`checking the manifest of ${formatReference(ref)}`, {
+          method: 'HEAD',
+          target: `/v2/${ref.repository}/manifests/${digest}`,
+          scopes: pushScopes(ref.repository),
+          headers: { Accept: image.manifest.mediaType },
+        });
+        if (check.status !== 200) throw new RegistryError(`${ref.registry} accepted ${formatReference(ref)} but does not serve manifest ${digest}`, check.status);
+      }
+      opts.log.info(`tagged   ${formatReference(ref)} → ${digest}`);
+    });
+    for (const ref of refs) pushed.push(formatReference(ref));
+    return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts };
+  } catch (err) {
+    if (err instanceof NetworkError) throw new RegistryError(describeNetworkError(err.url.host, err), 0);
+    throw err;
+  }
+}
