@@ -73,11 +73,12 @@ async function readDockerConfig(env: NodeJS.ProcessEnv): Promise<{ config: Docke
 }
 
 async function defaultRunHelper(helper: string, serverUrl: string): Promise<string> {
-  const result = await getExecOutput(`docker-credential-${helper}`, ['get'], {
-    input: Buffer.from(serverUrl),
-    silent: true,
-    ignoreReturnCode: true,
-  });
+  let result;
+  try {
+    result = await getExecOutput(`docker-credential-${helper}`, ['get'], { input: Buffer.from(serverUrl), silent: true, ignoreReturnCode: true });
+  } catch {
+    throw new Error(`the docker config names the credential helper "${helper}", but docker-credential-${helper} is not on PATH; install it or remove it from the docker config`);
+  }
   if (result.exitCode !== 0) {
     // The helper's stdout may hold a secret even on failure; report only that it failed.
     throw new Error(`docker-credential-${helper} get exited with code ${result.exitCode} for ${serverUrl}`);

@@ -1,0 +1,113 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeSource, resolveCredentials, secretsOf } from '../src/registry/credentials.js';
+
+let dir: string;
+let helperBin: string;
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+const savedPath = process.env.PATH;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'creds-'));
+  helperBin = join(dir, 'bin');
+  mkdirSync(helperBin);
+  // A credential helper speaking the docker protocol: server URL on stdin, JSON on stdout.
+  const helper = join(helperBin, 'docker-credential-testhelper');
+  writeFileSync(
+    helper,
+    `#!/bin/sh
+[ "$1" = get ] || exit 2
+read server
+case "$server" in
+  helper.example.com) echo '{"ServerURL":"helper.example.com","Username":"helper-user","Secret":"helper-secret"}' ;;
+  https://index.docker.io/v1/) echo '{"ServerURL":"hub","Username":"<token>","Secret":"hub-identity-token"}' ;;
+  *) echo "credentials not found in native keychain" ; exit 1 ;;
+esac
+`,
+  );
+  chmodSync(helper, 0o755);
+  // The helper is looked up on the process's PATH, as docker does.
+  process.env.PATH = `${helperBin}${delimiter}${savedPath}`;
+});
+afterAll(() => {
+  process.env.PATH = savedPath;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function configDir(name: string, config: unknown): string {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'config.json'), JSON.stringify(config));
+  return d;
+}
+
+const env = (dockerConfig?: string): NodeJS.ProcessEnv => ({
+  PATH: `${helperBin}${delimiter}${process.env.PATH}`,
+  HOME: join(dir, 'no-home'),
+  ...(dockerConfig ? { DOCKER_CONFIG: dockerConfig } : {}),
+});
+
+describe('resolveCredentials', () => {
+  it('prefers the username/password inputs', async () => {
+    const c = await resolveCredentials('ghcr.io', { username: 'u', password: 'p', githubToken: 't', env: env(configDir('a', { auths: { 'ghcr.io': { auth: b64('x:y') } } })) });
+    expect(c).toMatchObject({ kind: 'basic', username: 'u', password: 'p', source: 'inputs' });
+    expect(secretsOf(c)).toContain('p');
+  });
+
+  it('reads auths entries: base64 auth, username/password, identity token, by host with or without scheme', async () => {
+    const d = configDir('b', {
+      auths: {
+        'https://registry.example.com/v1/': { auth: b64('alice:pa:ss') },
+        'quay.io': { username: 'bob', password: 'pw' },
+        'myacr.azurecr.io': { auth: b64('00000000-0000-0000-0000-000000000000:'), identitytoken: 'refresh-me' },
+        'https://index.docker.io/v1/': { auth: b64('hubuser:hubpass') },
+      },
+    });
+    expect(await resolveCredentials('registry.example.com', { env: env(d) })).toMatchObject({ kind: 'basic', username: 'alice', password: 'pa:ss', source: 'docker-config' });
+    expect(await resolveCredentials('quay.io', { env: env(d) })).toMatchObject({ kind: 'basic', username: 'bob', password: 'pw' });
+    expect(await resolveCredentials('myacr.azurecr.io', { env: env(d) })).toMatchObject({ kind: 'identity-token', token: 'refresh-me' });
+    expect(await resolveCredentials('docker.io', { env: env(d) })).toMatchObject({ kind: 'basic', username: 'hubuser', password: 'hubpass' });
+    expect(await resolveCredentials('other.example.com', { env: env(d) })).toEqual({ kind: 'anonymous', source: 'anonymous' });
+  });
+
+  it('runs credHelpers and credsStore helpers through a real executable', async () => {
+    const d = configDir('c', { credHelpers: { 'helper.example.com': 'testhelper' }, credsStore: 'testhelper' });
+    const c = await resolveCredentials('helper.example.com', { env: env(d) });
+    expect(c).toMatchObject({ kind: 'basic', username: 'helper-user', password: 'helper-secret', source: 'credential-helper' });
+    expect(describeSource(c)).toContain('docker-credential-testhelper');
+    expect(describeSource(c)).not.toContain('helper-secret');
+    // Docker Hub through credsStore, answering an identity token.
+    expect(await resolveCredentials('docker.io', { env: env(d) })).toMatchObject({ kind: 'identity-token', token: 'hub-identity-token' });
+  });
+
+  it('names a helper that is not installed', async () => {
+    const d = configDir('e', { credsStore: 'not-installed' });
+    await expect(resolveCredentials('quay.io', { env: env(d) })).rejects.toThrow(/docker-credential-not-installed is not on PATH/);
+  });
+
+  it('reports a failing helper without its output', async () => {
+    const d = configDir('d', { credHelpers: { 'nothing.example.com': 'testhelper' } });
+    const err = await resolveCredentials('nothing.example.com', { env: env(d) }).catch((e: Error) => e);
+    expect(String(err)).toMatch(/docker-credential-testhelper get exited with code 1/);
+    expect(String(err)).not.toContain('keychain');
+  });
+
+  it('falls back to github-token for ghcr.io only, then anonymous', async () => {
+    expect(await resolveCredentials('ghcr.io', { githubToken: 'ghs_x', githubActor: 'octocat', env: env() })).toMatchObject({
+      kind: 'basic',
+      username: 'octocat',
+      password: 'ghs_x',
+      source: 'github-token',
+    });
+    expect(await resolveCredentials('quay.io', { githubToken: 'ghs_x', env: env() })).toEqual({ kind: 'anonymous', source: 'anonymous' });
+  });
+
+  it('refuses a docker config that is not JSON, naming the file', async () => {
+    const d = join(dir, 'bad');
+    mkdirSync(d);
+    writeFileSync(join(d, 'config.json'), '{nope');
+    await expect(resolveCredentials('quay.io', { env: env(d) })).rejects.toThrow(/config\.json is not valid JSON/);
+  });
+});

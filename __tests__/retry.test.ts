@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { NetworkError, type HttpResponse } from '../src/registry/http.js';
+import { backoffMs, isRetryableError, isRetryableStatus, retryAfterMs, withRetries, type RetryPolicy } from '../src/registry/retry.js';
+
+const res = (status: number, headers: Record<string, string> = {}): HttpResponse => ({ status, headers, url: new URL('http://x/'), body: Buffer.alloc(0) });
+const fast: RetryPolicy = { retries: 3, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 50 };
+
+describe('retry policy', () => {
+  it('retries 408, 429 and 5xx but not 4xx or 501', () => {
+    for (const s of [408, 429, 500, 502, 503, 504]) expect(isRetryableStatus(s)).toBe(true);
+    for (const s of [400, 401, 403, 404, 413, 416, 501]) expect(isRetryableStatus(s)).toBe(false);
+  });
+
+  it('retries connection resets and timeouts, not DNS or TLS failures', () => {
+    const url = new URL('http://x/');
+    expect(isRetryableError(new NetworkError('reset', 'ECONNRESET', url))).toBe(true);
+    expect(isRetryableError(new NetworkError('idle', 'ETIMEDOUT', url))).toBe(true);
+    expect(isRetryableError(new NetworkError('nx', 'ENOTFOUND', url))).toBe(false);
+    expect(isRetryableError(new NetworkError('cert', 'DEPTH_ZERO_SELF_SIGNED_CERT', url))).toBe(false);
+    expect(isRetryableError(new Error('plain'))).toBe(false);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    expect(retryAfterMs(res(429, { 'retry-after': '3' }))).toBe(3000);
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs(res(503, { 'retry-after': 'Thu, 01 Jan 2026 00:00:05 GMT' }), now)).toBe(5000);
+    expect(retryAfterMs(res(503, { 'retry-after': 'soon' }))).toBeUndefined();
+    expect(retryAfterMs(res(503))).toBeUndefined();
+  });
+
+  it('backs off exponentially with jitter, capped', () => {
+    const p: RetryPolicy = { retries: 9, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 0 };
+    expect(backoffMs(p, 0, () => 0)).toBe(50);
+    expect(backoffMs(p, 0, () => 1)).toBe(100);
+    expect(backoffMs(p, 3, () => 1)).toBe(800);
+    expect(backoffMs(p, 8, () => 1)).toBe(1000);
+  });
+
+  it('gives up after retries + 1 attempts and says so', async () => {
+    const warnings: string[] = [];
+    let calls = 0;
+    await expect(
+      withRetries('doing it', fast, (m) => warnings.push(m), async () => {
+        calls++;
+        return { retry: 'HTTP 503', response: res(503) };
+      }),
+    ).rejects.toThrow('doing it failed after 4 attempts: HTTP 503');
+    expect(calls).toBe(4);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/doing it: HTTP 503; retrying in .* \(attempt 2 of 4\)/);
+  });
+
+  it('honours Retry-After up to the cap', async () => {
+    const started = Date.now();
+    let calls = 0;
+    const value = await withRetries('x', { ...fast, maxRetryAfterMs: 300 }, () => undefined, async () =>
+      ++calls === 1 ? { retry: '429', response: res(429, { 'retry-after': '100' }) } : { done: 'ok' },
+    );
+    expect(value).toBe('ok');
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(elapsed).toBeLessThan(2000);
+  });
+
+  it('does not retry with retries: 0', async () => {
+    let calls = 0;
+    await expect(withRetries('x', { ...fast, retries: 0 }, () => undefined, async () => (calls++, { retry: 'boom' }))).rejects.toThrow(
+      'after 1 attempt: boom',
+    );
+    expect(calls).toBe(1);
+  });
+});
