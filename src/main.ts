@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { contextAnnotations } from './github-context.js';
 import type { Host } from './host.js';
 import type { ImageSpec } from './image/build.js';
 import type { Options } from './inputs.js';
@@ -12,15 +13,18 @@ import { pushImage } from './registry/push.js';
 import { buildOutputs, summaryMarkdown, type RunResult } from './report.js';
 import { checkModuleFile } from './wasm/module-file.js';
 
-function imageSpec(options: Options): ImageSpec {
+function imageSpec(options: Options, env: NodeJS.ProcessEnv): ImageSpec {
+  // GitHub-context keys first, so that the user's annotations and labels win.
+  const context = contextAnnotations({ env, tags: options.tags, sourceDateEpoch: options.sourceDateEpoch });
+  const docker = options.flavour === 'docker';
   return {
     variant: options.variant,
     flavour: options.flavour,
     runtimeType: options.runtimeType,
     abiVersions: options.abiVersions,
     rootIds: options.rootIds,
-    annotations: options.annotations,
-    labels: options.labels,
+    annotations: docker ? options.annotations : { ...context, ...options.annotations },
+    labels: options.variant === 'compat' ? { ...context, ...options.labels } : options.labels,
     created: options.sourceDateEpoch,
   };
 }
@@ -34,7 +38,7 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
   try {
     const packed = await host.group('Package', async () => {
       const started = Date.now();
-      const p = await packModule(module, imageSpec(options), workDir, options.compressionLevel);
+      const p = await packModule(module, imageSpec(options, process.env), workDir, options.compressionLevel);
       host.info(
         `${p.image.variant} image ${p.image.manifestDescriptor.digest} from ${module.path} (${module.size} bytes) in ${Date.now() - started} ms`,
       );
@@ -49,9 +53,7 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
     }
 
     const pushed = options.push
-      ? await host.group('Push', async () => {
-          const started = Date.now();
-          const r = await pushImage(image, options.tags, {
+      ? await pushImage(image, options.tags, {
             credentials: {
               username: options.username,
               password: options.password,
@@ -65,12 +67,8 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
             signal,
             log: host,
             mask: (s) => host.setSecret(s),
-          });
-          host.info(
-            `pushed ${r.pushed.length} tag(s) in ${Date.now() - started} ms: ${r.blobs.uploaded} blob(s) uploaded, ${r.blobs.mounted} mounted, ${r.blobs.exists} already present`,
-          );
-          return r;
-        })
+            group: (name, fn) => host.group(name, fn),
+          })
       : undefined;
 
     const result: RunResult = {

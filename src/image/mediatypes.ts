@@ -15,6 +15,7 @@ export const MediaType = {
 } as const;
 
 export const Annotation = {
+  /** On a layer: its file name; on a manifest: the image's name. */
   title: 'org.opencontainers.image.title',
   refName: 'org.opencontainers.image.ref.name',
   created: 'org.opencontainers.image.created',

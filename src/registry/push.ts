@@ -25,6 +25,8 @@ export interface PushOptions {
   signal?: AbortSignal;
   log: Logger;
   mask: (secret: string) => void;
+  /** Runs a phase (authenticate, upload) as a log group; the default just runs it. */
+  group?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface PushResult {
@@ -90,9 +92,11 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
   const blobs = imageBlobs(image);
   const counts: Record<UploadOutcome, number> = { exists: 0, mounted: 0, uploaded: 0 };
 
+  const phase = opts.group ?? (<T>(_name: string, fn: () => Promise<T>) => fn());
   try {
     // 1. Credentials and a ping per registry, before any upload: auth problems fail fast.
     const registries: Registry[] = [];
+    await phase('Authenticate', async () => {
     for (const [host, group] of groupByRegistry(refs)) {
       const registry = (group[0] as ImageReference).registry;
       const credentials = await resolveCredentials(registry, { ...opts.credentials, env: opts.credentials.env ?? process.env });
@@ -102,6 +106,9 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
       opts.log.info(`${registry}: ${credentials.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${credentials.source}`}`);
       registries.push({ host, client, credentials, repositories: [...new Set(group.map((r) => r.repository))] });
     }
+    });
+    return await phase('Upload', async () => {
+    const started = Date.now();
 
     // 2. Blobs: the first repository of a registry uploads; the others mount from it.
     for (const registry of registries) {
@@ -152,7 +159,11 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
       opts.log.info(`tagged   ${formatReference(ref)} → ${digest}`);
     });
     for (const ref of refs) pushed.push(formatReference(ref));
+    opts.log.info(
+      `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
+    );
     return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts };
+    });
   } catch (err) {
     if (err instanceof NetworkError) throw new RegistryError(describeNetworkError(err.url.host, err), 0);
     throw err;
