@@ -1,7 +1,9 @@
 // Reads and validates the action's inputs (or the CLI's flags, which use the same names) into Options.
 // Every input error is raised here, before any file is written or any request is made.
 import type { MediaTypeFlavour, Variant } from './image/types.js';
+import type { BuildStepOptions } from './build-step.js';
 import { InputError } from './errors.js';
+import { isAbsolute, join } from 'node:path';
 import { parseReference, ReferenceError, type ImageReference } from './registry/reference.js';
 
 export interface Options {
@@ -30,6 +32,8 @@ export interface Options {
   mountFrom: ImageReference[];
   /** gzip level of the compat layer. */
   compressionLevel: number;
+  /** The build to run before packaging, when `build-command` is given. */
+  build: BuildStepOptions | undefined;
   /** Seconds since the epoch from SOURCE_DATE_EPOCH: the only source of timestamps, so images stay reproducible. */
   sourceDateEpoch: number | undefined;
 }
@@ -44,6 +48,8 @@ export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   retries: '4',
   'request-timeout': '60',
   'compression-level': '6',
+  'working-directory': '.',
+  'cache-key': 'wasm-image-build',
 };
 
 export type InputGetter = (name: string) => string;
@@ -140,8 +146,11 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     return v === '' ? (INPUT_DEFAULTS[name] ?? '') : v;
   };
 
-  const wasm = read('wasm');
-  if (wasm === '') throw new InputError('wasm', 'is required: give the path of the compiled .wasm module');
+  const workingDirectory = read('working-directory');
+  const rawWasm = read('wasm');
+  if (rawWasm === '') throw new InputError('wasm', 'is required: give the path of the compiled .wasm module');
+  // Relative paths are relative to working-directory (the workspace by default), like the build command.
+  const wasm = workingDirectory === '.' || isAbsolute(rawWasm) ? rawWasm : join(workingDirectory, rawWasm);
 
   const variant = oneOf<Variant>('variant', read('variant'), ['compat', 'oci']);
   const flavour = oneOf<MediaTypeFlavour>('media-types', read('media-types'), ['oci', 'docker']);
@@ -174,6 +183,14 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   const password = read('password');
   if (password && !username) throw new InputError('username', 'is required when password is given');
   if (username && !password) throw new InputError('password', 'is required when username is given (pass it from a secret)');
+  const command = read('build-command');
+  const cachePaths = parseList(read('cache-paths'));
+  if (!command && cachePaths.length > 0) {
+    throw new InputError('cache-paths', 'caches the output of build-command; set build-command too, or remove cache-paths');
+  }
+  const build: BuildStepOptions | undefined = command
+    ? { command, workingDirectory, cachePaths, cacheKey: read('cache-key'), cacheKeyFiles: parseList(read('cache-key-files')) }
+    : undefined;
   const mountFrom = parseReferences('mount-from', read('mount-from'));
   for (const m of mountFrom) {
     if (!tags.some((t) => t.host === m.host)) {
@@ -202,6 +219,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     requestTimeoutMs: parseInteger('request-timeout', read('request-timeout'), 1, 3600, 'a number of seconds') * 1000,
     mountFrom,
     compressionLevel: parseInteger('compression-level', read('compression-level'), 0, 9, 'a gzip level'),
+    build,
     sourceDateEpoch: parseSourceDateEpoch(env),
   };
 }

@@ -1,7 +1,10 @@
 // Wiring only: options → module check → image → layout / registry → outputs and summary.
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runBuildStep } from './build-step.js';
+import { InputError } from './errors.js';
 import { contextAnnotations } from './github-context.js';
 import type { Host } from './host.js';
 import type { ImageSpec } from './image/build.js';
@@ -31,8 +34,17 @@ function imageSpec(options: Options, env: NodeJS.ProcessEnv): ImageSpec {
 
 export async function run(options: Options, host: Host, signal?: AbortSignal): Promise<RunResult> {
   for (const secret of [options.password, options.githubToken]) if (secret) host.setSecret(secret);
-  const module = await checkModuleFile(options.wasm);
   if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
+  const build = options.build;
+  const built = build ? await host.group('Build', () => runBuildStep(build, host)) : undefined;
+  // Set as soon as it is known, so a later failure still reports it.
+  if (built) host.setOutput('cache-hit', String(built.cacheHit));
+  const module = await checkModuleFile(options.wasm).catch((err: unknown) => {
+    if (build && err instanceof InputError && !existsSync(options.wasm)) {
+      throw new InputError('wasm', `${options.wasm} does not exist after build-command ran; check the build's output path (relative to working-directory)`);
+    }
+    throw err;
+  });
 
   const workDir = await mkdtemp(join(tmpdir(), 'wasm-image-'));
   try {
@@ -80,6 +92,7 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
       ociLayout: options.ociLayout,
     };
     for (const [name, value] of Object.entries(buildOutputs(result))) host.setOutput(name, value);
+    if (!built) host.setOutput('cache-hit', 'false');
     if (options.summary) await host.writeSummary(summaryMarkdown(result));
     return result;
   } finally {
