@@ -66,7 +66,7 @@ describe('the build step through the bundled action', () => {
   it('fails with the command exit code named', async () => {
     const run = await runAction({ 'build-command': 'echo compiling; exit 3', 'working-directory': dir, wasm: 'out/none.wasm', push: 'false' });
     expect(run.code).toBe(1);
-    expect(errorLines(run)).toEqual([expect.stringMatching(/^::error::Input `build-command`: exited with code 3/)]);
+    expect(errorLines(run)).toEqual([expect.stringMatching(/^::error title=Invalid input%3A build-command::Input `build-command`: exited with code 3/)]);
   });
 
   it('fails clearly when the module is missing after the build', async () => {

@@ -1,7 +1,10 @@
 // The action's entry point, as the runner starts it: `node dist/index.js` with INPUT_* variables.
 import * as core from '@actions/core';
 import type { Host } from './host.js';
+import { InputError } from './errors.js';
 import { parseOptions } from './inputs.js';
+import { RegistryError } from './registry/errors.js';
+import { RetriesExhausted } from './registry/retry.js';
 import { run } from './main.js';
 
 const host: Host = {
@@ -15,6 +18,12 @@ const host: Host = {
   },
   group: (name, fn) => core.group(name, fn),
 };
+
+function failureTitle(err: unknown): string {
+  if (err instanceof InputError) return `Invalid input: ${err.input}`;
+  if (err instanceof RegistryError || err instanceof RetriesExhausted) return 'Push failed';
+  return 'wasm-image-action failed';
+}
 
 async function main(): Promise<void> {
   // The runner cancels a job with SIGINT, then SIGTERM: stop requests, put no manifest, clean up.
@@ -34,7 +43,14 @@ async function main(): Promise<void> {
     const options = parseOptions((name) => core.getInput(name));
     await run(options, host, cancel.signal);
   } catch (err) {
-    core.setFailed(cancel.signal.aborted ? 'cancelled (SIGINT/SIGTERM): requests in flight were stopped and tags not yet put were left as they were' : err instanceof Error ? err.message : String(err));
+    // core.setFailed, with a title so the annotation says what kind of failure it is.
+    const message = cancel.signal.aborted
+      ? 'cancelled (SIGINT/SIGTERM): requests in flight were stopped and tags not yet put were left as they were'
+      : err instanceof Error
+        ? err.message
+        : String(err);
+    core.error(message, { title: failureTitle(err) });
+    process.exitCode = 1;
   }
 }
 
