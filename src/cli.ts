@@ -12,7 +12,7 @@ Commands:
 
 Options (the action's inputs; list options may be repeated):
   --wasm PATH                 module to package (required)
-  --variant compat|oci        image variant (default compat)
+  --variant compat|oci|wasm   image variant (default compat)
   --media-types oci|docker    compat only: OCI (default) or Docker schema 2 media types
   --tag REF                   full image reference, e.g. ghcr.io/acme/filter:1.0.0 (repeatable)
   --abi-version V             ABI version string (repeatable)
@@ -32,6 +32,7 @@ Push options:
   --mount-from REPO           registry/repository to mount blobs from (repeatable)
   --retries N                 retries of a failed request (default 4, 0 disables)
   --request-timeout SECONDS   idle timeout of one request (default 60)
+  --verify true|false         read the tags back and check them (default true)
   -h, --help                  show this help
 
 Outputs are printed to standard output as one JSON object; progress goes to standard error.
@@ -64,6 +65,7 @@ const KNOWN = new Set([
   'mount-from',
   'retries',
   'request-timeout',
+  'verify',
 ]);
 
 export class UsageError extends Error {}

@@ -32,6 +32,8 @@ export interface Options {
   mountFrom: ImageReference[];
   /** gzip level of the compat layer. */
   compressionLevel: number;
+  /** Read pushed tags back and check them against the consumers' rules. */
+  verify: boolean;
   /** The build to run before packaging, when `build-command` is given. */
   build: BuildStepOptions | undefined;
   /** Seconds since the epoch from SOURCE_DATE_EPOCH: the only source of timestamps, so images stay reproducible. */
@@ -50,6 +52,7 @@ export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   'compression-level': '6',
   'working-directory': '.',
   'cache-key': 'wasm-image-build',
+  verify: 'true',
 };
 
 export type InputGetter = (name: string) => string;
@@ -152,12 +155,12 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   // Relative paths are relative to working-directory (the workspace by default), like the build command.
   const wasm = workingDirectory === '.' || isAbsolute(rawWasm) ? rawWasm : join(workingDirectory, rawWasm);
 
-  const variant = oneOf<Variant>('variant', read('variant'), ['compat', 'oci']);
+  const variant = oneOf<Variant>('variant', read('variant'), ['compat', 'oci', 'wasm']);
   const flavour = oneOf<MediaTypeFlavour>('media-types', read('media-types'), ['oci', 'docker']);
-  if (variant === 'oci' && flavour === 'docker') {
+  if (variant !== 'compat' && flavour === 'docker') {
     throw new InputError(
       'media-types',
-      '"docker" applies only to variant compat; the oci variant needs OCI media types (remove media-types or use variant: compat)',
+      `"docker" applies only to variant compat; the ${variant} variant needs OCI media types (remove media-types or use variant: compat)`,
     );
   }
 
@@ -166,8 +169,8 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   const runtimeType = read('runtime-type');
   const annotations = parseKeyValues('annotations', read('annotations'));
   const labels = parseKeyValues('labels', read('labels'));
-  if (variant === 'oci' && Object.keys(labels).length > 0) {
-    throw new InputError('labels', 'apply only to variant compat (the oci variant has no image config); use annotations instead');
+  if (variant !== 'compat' && Object.keys(labels).length > 0) {
+    throw new InputError('labels', `apply only to variant compat (the ${variant} variant has no image config); use annotations instead`);
   }
   if (flavour === 'docker' && Object.keys(annotations).length > 0) {
     throw new InputError('annotations', 'Docker manifests (media-types: docker) have no annotations; use labels, or media-types: oci');
@@ -220,6 +223,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     mountFrom,
     compressionLevel: parseInteger('compression-level', read('compression-level'), 0, 9, 'a gzip level'),
     build,
+    verify: parseBoolean('verify', read('verify')),
     sourceDateEpoch: parseSourceDateEpoch(env),
   };
 }

@@ -32,6 +32,10 @@ function imageSpec(options: Options, env: NodeJS.ProcessEnv): ImageSpec {
   };
 }
 
+export class VerificationError extends Error {
+  override name = 'VerificationError';
+}
+
 export async function run(options: Options, host: Host, signal?: AbortSignal): Promise<RunResult> {
   for (const secret of [options.password, options.githubToken]) if (secret) host.setSecret(secret);
   if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
@@ -39,12 +43,19 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
   const built = build ? await host.group('Build', () => runBuildStep(build, host)) : undefined;
   // Set as soon as it is known, so a later failure still reports it.
   if (built) host.setOutput('cache-hit', String(built.cacheHit));
-  const module = await checkModuleFile(options.wasm).catch((err: unknown) => {
+  const module = await checkModuleFile(options.wasm, options.variant === 'wasm').catch((err: unknown) => {
     if (build && err instanceof InputError && !existsSync(options.wasm)) {
       throw new InputError('wasm', `${options.wasm} does not exist after build-command ran; check the build's output path (relative to working-directory)`);
     }
     throw err;
   });
+
+  if (options.variant === 'wasm') {
+    host.warning(
+      'variant wasm is the CNCF Wasm OCI artifact for wasmtime-based runtimes (runwasi, Spin, wkg); Istio and Envoy Gateway cannot load it: use compat or oci for Envoy',
+      'Not loadable by Envoy',
+    );
+  }
 
   const workDir = await mkdtemp(join(tmpdir(), 'wasm-image-'));
   try {
@@ -80,6 +91,7 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
             log: host,
             mask: (s) => host.setSecret(s),
             group: (name, fn) => host.group(name, fn),
+            verify: options.verify,
           })
       : undefined;
 
@@ -90,10 +102,14 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
       pushed: pushed?.pushed ?? [],
       imageRef: pushed?.image,
       ociLayout: options.ociLayout,
+      verification: pushed?.verification,
     };
     for (const [name, value] of Object.entries(buildOutputs(result))) host.setOutput(name, value);
     if (!built) host.setOutput('cache-hit', 'false');
     if (options.summary) await host.writeSummary(summaryMarkdown(result));
+    if (result.verification && 'error' in result.verification) {
+      throw new VerificationError(`the pushed image would not load: ${result.verification.error}`);
+    }
     return result;
   } finally {
     closeIdleConnections();

@@ -2,7 +2,7 @@
 // file) and hands descriptors to the pure builders.
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { buildCompatImage, buildOciImage, runtimeConfigBytes, type ImageSpec } from './image/build.js';
+import { buildCncfImage, buildCompatImage, buildOciImage, runtimeConfigBytes, type ImageSpec } from './image/build.js';
 import { writeCompatLayer } from './image/compat-layer.js';
 import { hashFile } from './image/digest.js';
 import type { Digest, Image } from './image/types.js';
@@ -14,10 +14,12 @@ export interface PackedImage {
 }
 
 export async function packModule(module: ModuleFile, spec: ImageSpec, workDir: string, compressionLevel = 6): Promise<PackedImage> {
-  if (spec.variant === 'oci') {
+  if (spec.variant !== 'compat') {
     const { digest, size } = await hashFile(module.path);
     if (size !== module.size) throw new Error(`${module.path} changed while it was being read`);
-    return { image: buildOciImage(spec, { digest, size, source: { kind: 'file', path: module.path } }), wasm: { digest, size } };
+    const blob = { digest, size, source: { kind: 'file' as const, path: module.path } };
+    const image = spec.variant === 'oci' ? buildOciImage(spec, blob) : buildCncfImage(spec, blob, module.kind === 'component' ? 'wasip2' : 'wasip1');
+    return { image, wasm: { digest, size } };
   }
   const layerPath = join(workDir, 'layer.tar.gz');
   const out = createWriteStream(layerPath);

@@ -12,9 +12,11 @@ export interface RunResult {
   /** `registry/repository@digest` of the first pushed tag. */
   imageRef: string | undefined;
   ociLayout: string | undefined;
+  /** Post-push verification: the variant consumers detect, or why it would not load. */
+  verification: { variant: string } | { error: string } | undefined;
 }
 
-export type Outputs = Record<'digest' | 'sha256' | 'wasm-digest' | 'tags' | 'metadata' | 'image', string>;
+export type Outputs = Record<'digest' | 'sha256' | 'wasm-digest' | 'tags' | 'metadata' | 'image' | 'verified', string>;
 
 function plainDescriptor(d: Descriptor): Descriptor {
   return { ...d };
@@ -35,6 +37,7 @@ export function buildOutputs(result: RunResult): Outputs {
     pushed: result.pushed,
     image: result.imageRef ?? null,
     ociLayout: result.ociLayout ?? null,
+    verification: result.verification ?? null,
   };
   return {
     digest,
@@ -43,6 +46,7 @@ export function buildOutputs(result: RunResult): Outputs {
     tags: JSON.stringify(result.pushed.length > 0 ? result.pushed : tags),
     metadata: JSON.stringify(metadata),
     image: result.imageRef ?? '',
+    verified: String(result.verification !== undefined && 'variant' in result.verification),
   };
 }
 
@@ -66,6 +70,13 @@ export function summaryMarkdown(result: RunResult): string {
   const total = image.layers.reduce((n, l) => n + l.descriptor.size, image.config.descriptor.size + image.manifestDescriptor.size);
   lines.push(`| Image size | ${size(total)} (${image.layers.length} layer${image.layers.length === 1 ? '' : 's'}) |`);
   if (result.ociLayout) lines.push(`| OCI layout | \`${cell(result.ociLayout)}\` |`);
+  if (result.verification) {
+    lines.push(
+      'variant' in result.verification
+        ? `| Verified | ✅ read back; consumers detect the **${result.verification.variant}** variant |`
+        : `| Verified | ❌ ${cell(result.verification.error)} |`,
+    );
+  }
   lines.push('');
   const refs = result.pushed.length > 0 ? result.pushed : result.tags.map((t) => formatReference(t));
   if (refs.length > 0) {

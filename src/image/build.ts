@@ -89,6 +89,24 @@ export function buildOciImage(spec: ImageSpec, module: KnownBlob): Image {
   return finish('oci', 'oci', manifest, config, [configLayer, moduleLayer]);
 }
 
+export type WasmOs = 'wasip1' | 'wasip2';
+
+/**
+ * The CNCF TAG-Runtime Wasm artifact (wkg, runwasi, Spin): config `application/vnd.wasm.config.v0+json`
+ * and exactly one `application/wasm` layer. `created` is SOURCE_DATE_EPOCH or the epoch, so the digest
+ * never depends on the clock.
+ */
+export function buildCncfImage(spec: ImageSpec, module: KnownBlob, os: WasmOs): Image {
+  const config = bytesBlob(
+    MediaType.cncfWasmConfig,
+    jsonBytes({ created: rfc3339(spec.created ?? 0), architecture: 'wasm', os, layerDigests: [module.digest] }),
+  );
+  const layer: Blob = { descriptor: descriptor(MediaType.cncfWasmLayer, module.digest, module.size), source: module.source };
+  const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: config.descriptor, layers: [layer.descriptor] };
+  if (Object.keys(spec.annotations).length > 0) manifest.annotations = sortedRecord(spec.annotations);
+  return finish('wasm', 'oci', manifest, config, [layer]);
+}
+
 /** The compat variant: an ordinary image config and one tar+gzip layer holding plugin.wasm. */
 export function buildCompatImage(spec: ImageSpec, layer: CompatLayerBlob): Image {
   const docker = spec.flavour === 'docker';

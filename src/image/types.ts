@@ -1,6 +1,7 @@
 import type { MediaType } from './mediatypes.js';
 
-export type Variant = 'compat' | 'oci';
+/** compat and oci: the Wasm image spec's variants for Envoy; wasm: the CNCF TAG-Runtime Wasm artifact. */
+export type Variant = 'compat' | 'oci' | 'wasm';
 export type MediaTypeFlavour = 'oci' | 'docker';
 export type Digest = `sha256:${string}`;
 

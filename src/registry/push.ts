@@ -9,6 +9,7 @@ import { getHeader, NetworkError } from './http.js';
 import { formatDigestReference, formatReference, type ImageReference } from './reference.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import { ensureBlob, type UploadOutcome, type UploadSettings } from './upload.js';
+import { UnloadableImage, verifyRepository, type ConsumerVariant } from './verify.js';
 
 export interface PushOptions {
   credentials: Omit<CredentialInputs, 'env'> & { env?: NodeJS.ProcessEnv };
@@ -25,6 +26,8 @@ export interface PushOptions {
   signal?: AbortSignal;
   log: Logger;
   mask: (secret: string) => void;
+  /** Read every tag back and check it against the consumers' rules. */
+  verify?: boolean;
   /** Runs a phase (authenticate, upload) as a log group; the default just runs it. */
   group?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -36,6 +39,8 @@ export interface PushResult {
   /** `registry/repository@digest` of the first tag. */
   image: string;
   blobs: Record<UploadOutcome, number>;
+  /** What the verification found: the variant consumers detect, or why the image would not load. */
+  verification: { variant: ConsumerVariant } | { error: string } | undefined;
 }
 
 export const DEFAULT_CHUNK_THRESHOLD = 64 * 1024 * 1024;
@@ -76,6 +81,28 @@ function groupByRegistry(refs: ImageReference[]): Map<string, ImageReference[]> 
   return groups;
 }
 
+async function verifyAll(image: Image, refs: ImageReference[], registries: Registry[], log: Logger): Promise<PushResult['verification']> {
+  let variant: ConsumerVariant | undefined;
+  for (const registry of registries) {
+    for (const repository of registry.repositories) {
+      const tags = refs.filter((r) => r.host === registry.host && r.repository === repository).map((r) => r.tag);
+      try {
+        variant = await verifyRepository(registry.client, repository, tags, {
+          digest: image.manifestDescriptor.digest,
+          mediaType: image.manifest.mediaType,
+          cncf: image.variant === 'wasm',
+        });
+      } catch (err) {
+        if (err instanceof UnloadableImage) return { error: `${registry.host}/${repository}: ${err.message}` };
+        throw err;
+      }
+      const who = variant === 'wasm' ? 'CNCF Wasm artifact rules' : `Istio and Envoy Gateway read it as the ${variant} variant`;
+      log.info(`verified ${registry.host}/${repository}:{${tags.join(',')}}: ${who}`);
+    }
+  }
+  return variant ? { variant } : undefined;
+}
+
 export async function pushImage(image: Image, refs: ImageReference[], opts: PushOptions): Promise<PushResult> {
   if (refs.length === 0) throw new Error('Input `tags`: nothing to push; give at least one image reference');
   const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
@@ -107,7 +134,7 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
       registries.push({ host, client, credentials, repositories: [...new Set(group.map((r) => r.repository))] });
     }
     });
-    return await phase('Upload', async () => {
+    const result = await phase('Upload', async () => {
     const started = Date.now();
 
     // 2. Blobs: the first repository of a registry uploads; the others mount from it.
@@ -162,8 +189,10 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
     opts.log.info(
       `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
     );
-    return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts };
+    return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts, verification: undefined };
     });
+    const verification = opts.verify ? await phase('Verify', () => verifyAll(image, refs, registries, opts.log)) : undefined;
+    return { ...result, verification };
   } catch (err) {
     if (err instanceof NetworkError) throw new RegistryError(describeNetworkError(err.url.host, err), 0);
     throw err;

@@ -9,14 +9,19 @@ const CORE_VERSION = [0x01, 0x00, 0x00, 0x00];
 export interface ModuleFile {
   path: string;
   size: number;
+  /** A core module (version 1) or a component (layer 1), read from the header. */
+  kind: 'core' | 'component';
 }
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
-/** Checks that `path` is a readable core Wasm module within the consumers' size cap. */
-export async function checkModuleFile(path: string): Promise<ModuleFile> {
+/**
+ * Checks that `path` is a readable Wasm binary within the consumers' size cap: a core module, or with
+ * `allowComponent` (the CNCF variant) also a component.
+ */
+export async function checkModuleFile(path: string, allowComponent = false): Promise<ModuleFile> {
   let info;
   try {
     info = await stat(path);
@@ -47,14 +52,15 @@ export async function checkModuleFile(path: string): Promise<ModuleFile> {
       `${path} is not a WebAssembly binary (it must start with 00 61 73 6d and hold at least 8 bytes; found ${hex(head.subarray(0, read)) || 'nothing'}); if it is .wat text, compile it with wat2wasm`,
     );
   }
+  const component = head[4] === 0x0d && head[5] === 0x00 && head[6] === 0x01 && head[7] === 0x00;
+  if (component && allowComponent) return { path, size: info.size, kind: 'component' };
   if (CORE_VERSION.some((b, i) => head[4 + i] !== b)) {
-    const component = head[4] === 0x0d && head[6] === 0x01;
     throw new InputError(
       'wasm',
       component
-        ? `${path} is a WebAssembly component, which Envoy and Istio cannot load; build a core module (e.g. --target wasm32-wasip1 without componentizing)`
+        ? `${path} is a WebAssembly component, which Envoy and Istio cannot load; build a core module (e.g. --target wasm32-wasip1 without componentizing), or use variant: wasm for wasmtime-based runtimes`
         : `${path} has an unsupported WebAssembly version (${hex(head.subarray(4, 8))}); Envoy loads core modules of version 1`,
     );
   }
-  return { path, size: info.size };
+  return { path, size: info.size, kind: 'core' };
 }
