@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { streamedBytes } from '../memory.js';
 import type { Digest } from './types.js';
 
 export function sha256Digest(bytes: Uint8Array): Digest {
@@ -16,6 +16,7 @@ export class HashCounter extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    streamedBytes(chunk.length);
     done(null, chunk);
   }
 
@@ -24,16 +25,25 @@ export class HashCounter extends Transform {
   }
 }
 
-/** Digest and size of a file, streamed (constant memory). */
+/**
+ * Digest and size of a file, read into one reused buffer: constant memory, and no garbage for the GC to
+ * lag behind on (a read stream allocates a new buffer per chunk).
+ */
 export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
   const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fh = await open(path, 'r');
   let size = 0;
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) {
-      hash.update(chunk);
-      size += chunk.length;
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, size);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
     }
-  });
+  } finally {
+    await fh.close();
+  }
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
 

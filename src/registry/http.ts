@@ -1,7 +1,7 @@
 // The transport: one HTTP request over node:http(s) with keep-alive, an inactivity timeout, streamed bodies,
 // and redirects followed here (bounded), so that credentials never travel to another host.
-import { createReadStream } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { open } from 'node:fs/promises';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** A request body that can be produced again for a retry or a redirect. */
@@ -128,11 +128,47 @@ function once(req: HttpRequest): Promise<HttpResponse> {
     } else if (req.body.kind === 'bytes') {
       r.end(req.body.bytes);
     } else {
-      const file = createReadStream(req.body.path, { start: req.body.start, end: req.body.end, highWaterMark: 1 << 20 });
-      file.on('error', (err) => r.destroy(err));
-      file.pipe(r);
+      writeFileRange(r, req.body).catch((err: Error) => r.destroy(err));
     }
   });
+}
+
+const WRITE_BUFFER = 256 * 1024;
+/** Write buffers are kept for the next request: a chunked upload makes many, and garbage costs memory. */
+const bufferPool: Buffer[] = [];
+
+/**
+ * Streams a file range into the request with two reused buffers: a buffer is refilled only after the
+ * socket has taken it, so memory stays constant however large the blob (a read stream would allocate a
+ * new buffer per chunk and leave them to the garbage collector).
+ */
+async function writeFileRange(r: ClientRequest, body: { path: string; start: number; end: number }): Promise<void> {
+  const fh = await open(body.path, 'r');
+  const buffers = [bufferPool.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER), bufferPool.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER)];
+  let reusable = false;
+  try {
+    const closed = new Promise<never>((_resolve, reject) => r.once('close', () => reject(new Error('the request closed'))));
+    closed.catch(() => undefined);
+    let pending: Promise<void> = Promise.resolve();
+    let position = body.start;
+    for (let i = 0; position <= body.end; i ^= 1) {
+      const buffer = buffers[i] as Buffer;
+      const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, body.end - position + 1), position);
+      if (bytesRead === 0) throw new Error(`${body.path} is shorter than expected`);
+      position += bytesRead;
+      // The other buffer's write must finish before this one is written (and, next round, refilled).
+      await Promise.race([pending, closed]);
+      const chunk = buffer.subarray(0, bytesRead);
+      pending = new Promise<void>((resolve, reject) => r.write(chunk, (err) => (err ? reject(err) : resolve())));
+    }
+    await Promise.race([pending, closed]);
+    r.end();
+    reusable = true;
+  } finally {
+    // A buffer may still be queued on a failed socket: only buffers known to be written go back.
+    if (reusable) bufferPool.push(...buffers);
+    await fh.close();
+  }
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);

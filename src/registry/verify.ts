@@ -12,6 +12,7 @@ import type { Digest } from '../image/types.js';
 import type { RegistryClient } from './client.js';
 import { unexpectedResponse } from './errors.js';
 import { pushScopes } from './auth.js';
+import { streamedBytes } from '../memory.js';
 
 export type ConsumerVariant = 'docker' | 'compat' | 'oci' | 'wasm';
 
@@ -92,6 +93,7 @@ async function fetchBlob(client: RegistryClient, repository: string, d: LayerLik
         for await (const chunk of source) {
           hash.update(chunk);
           size += chunk.length;
+          streamedBytes(chunk.length);
           if (!inspect && size <= 1 << 20) keep.push(chunk);
           if (sink) yield chunk;
         }
