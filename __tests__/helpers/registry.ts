@@ -18,6 +18,8 @@ export interface StartRegistryOptions {
   auth?: RegistryAuth;
   tls?: boolean;
   tokenTtlSeconds?: number;
+  /** expires_in the token server announces, when it should lie about tokenTtlSeconds. */
+  reportedTokenTtlSeconds?: number;
   username?: string;
   password?: string;
 }
@@ -122,6 +124,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
         password: password as string,
         refreshToken: refreshToken as string,
         ttlSeconds: opts.tokenTtlSeconds ?? 300,
+        reportedTtlSeconds: opts.reportedTokenTtlSeconds,
       });
       lines.push(
         'auth:',

@@ -21,6 +21,8 @@ export interface TokenServerOptions {
   /** Refresh token accepted by the OAuth2 POST (an "identity token" in docker config terms). */
   refreshToken: string;
   ttlSeconds: number;
+  /** The expires_in to announce, when it should differ from the real lifetime (to force a 401 mid-push). */
+  reportedTtlSeconds?: number;
 }
 
 const b64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
@@ -87,7 +89,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       }
       requests.push({ method: req.method ?? 'GET', scope: scopes, account });
       const token = issue(account, scopes);
-      answer(200, { token, access_token: token, expires_in: opts.ttlSeconds, issued_at: new Date().toISOString() });
+      answer(200, { token, access_token: token, expires_in: opts.reportedTtlSeconds ?? opts.ttlSeconds, issued_at: new Date().toISOString() });
     })().catch(() => {
       res.statusCode = 500;
       res.end();

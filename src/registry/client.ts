@@ -36,7 +36,9 @@ export interface ClientRequest {
   consume?: (res: IncomingMessage) => Promise<void>;
 }
 
-const NOT_TLS = /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|wrong version number|packet length too long|EPROTO/;
+// What a TLS handshake with a plain-HTTP server looks like: the server's HTTP answer read as a TLS record,
+// or the connection dropped before the handshake finished.
+const NOT_TLS = /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|wrong version number|packet length too long|EPROTO|before secure TLS connection was established/;
 const CERT_PROBLEM = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME|EXPIRED/;
 
 export function describeNetworkError(host: string, err: NetworkError): string {
