@@ -39,18 +39,6 @@ export interface ClientRequest {
 // What a TLS handshake with a plain-HTTP server looks like: the server's HTTP answer read as a TLS record,
 // or the connection dropped before the handshake finished.
 const NOT_TLS = /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|wrong version number|packet length too long|EPROTO|before secure TLS connection was established/;
-const CERT_PROBLEM = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME|EXPIRED/;
-
-export function describeNetworkError(host: string, err: NetworkError): string {
-  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return `cannot resolve the registry host ${host} (${err.code}); check the registry name in tags`;
-  if (err.code === 'ECONNREFUSED') return `cannot connect to ${host}: connection refused; is the registry running and the port right?`;
-  if (CERT_PROBLEM.test(err.code) || CERT_PROBLEM.test(err.message)) {
-    return `TLS failure talking to ${host}: ${err.message} (${err.code}); if it uses a private CA, trust it with NODE_EXTRA_CA_CERTS`;
-  }
-  if (err.code === 'ETIMEDOUT') return `${host} did not answer: ${err.message}`;
-  return `network error talking to ${host}: ${err.message} (${err.code})`;
-}
-
 export class RegistryClient {
   readonly host: string;
   private base: URL | undefined;
@@ -74,7 +62,7 @@ export class RegistryClient {
       const r = await this.pingOnce();
       return isRetryableStatus(r.status) ? { retry: `HTTP ${r.status}`, response: r } : { done: r };
     }, this.opts.signal).catch((err: unknown) => {
-      if (err instanceof NetworkError) throw new RegistryError(describeNetworkError(this.host, err), 0);
+      if (err instanceof NetworkError) throw new RegistryError(err.describe(), 0);
       throw err;
     });
     if (res.status === 401) {
@@ -171,7 +159,7 @@ export class RegistryClient {
         this.opts.signal,
       );
     } catch (err) {
-      if (err instanceof NetworkError) throw new RegistryError(`${what}: ${describeNetworkError(this.host, err)}`, 0);
+      if (err instanceof NetworkError) throw new RegistryError(`${what}: ${err.describe()}`, 0);
       throw err;
     }
   }

@@ -40,6 +40,8 @@ export interface HttpResponse {
   body: Buffer;
 }
 
+const CERT_PROBLEM = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME|EXPIRED/;
+
 /** A failure below HTTP: connection refused or reset, DNS, TLS, timeout. */
 export class NetworkError extends Error {
   override name = 'NetworkError';
@@ -49,6 +51,18 @@ export class NetworkError extends Error {
     readonly url: URL,
   ) {
     super(message);
+  }
+
+  /** What happened, in words that say what to check, naming the host. */
+  describe(): string {
+    const host = this.url.host;
+    if (this.code === 'ENOTFOUND' || this.code === 'EAI_AGAIN') return `cannot resolve the host ${this.url.hostname} (${this.code}); check the registry name`;
+    if (this.code === 'ECONNREFUSED') return `cannot connect to ${host}: connection refused; is the registry running and the port right?`;
+    if (CERT_PROBLEM.test(this.code) || CERT_PROBLEM.test(this.message)) {
+      return `TLS failure talking to ${host}: ${this.message} (${this.code}); if it uses a private CA, trust it with NODE_EXTRA_CA_CERTS`;
+    }
+    if (this.code === 'ETIMEDOUT') return `${host} did not answer: ${this.message}`;
+    return `network error talking to ${host}: ${this.message} (${this.code})`;
   }
 }
 

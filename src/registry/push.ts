@@ -2,7 +2,7 @@
 // verified), and only then the manifest, once per tag. No tag can point at an incomplete image.
 import { imageBlobs, type Digest, type Image } from '../image/types.js';
 import { pushScopes } from './auth.js';
-import { RegistryClient, describeNetworkError, type Logger } from './client.js';
+import { RegistryClient, type Logger } from './client.js';
 import { resolveCredentials, secretsOf, type CredentialInputs, type Credentials } from './credentials.js';
 import { RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, NetworkError } from './http.js';
@@ -194,7 +194,7 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
     const verification = opts.verify ? await phase('Verify', () => verifyAll(image, refs, registries, opts.log)) : undefined;
     return { ...result, verification };
   } catch (err) {
-    if (err instanceof NetworkError) throw new RegistryError(describeNetworkError(err.url.host, err), 0);
+    if (err instanceof NetworkError) throw new RegistryError(err.describe(), 0);
     throw err;
   }
 }

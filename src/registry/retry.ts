@@ -74,7 +74,7 @@ export async function withRetries<T>(
       outcome = await attempt(n);
     } catch (err) {
       if (!isRetryableError(err) || signal?.aborted) throw err;
-      outcome = { retry: `${(err as NetworkError).code}: ${(err as Error).message}` };
+      outcome = { retry: (err as NetworkError).describe() };
     }
     if ('done' in outcome) return outcome.done;
     const attempts = n + 1;
