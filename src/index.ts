@@ -29,11 +29,12 @@ async function main(): Promise<void> {
   // The runner cancels a job with SIGINT, then SIGTERM: stop requests, put no manifest, clean up.
   const cancel = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
+    if (cancel.signal.aborted) return;
     core.warning(`received ${sig}: cancelling`);
     cancel.abort();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     // Mask secrets before anything else can print them.
     for (const name of ['password', 'github-token']) {

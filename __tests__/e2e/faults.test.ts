@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFaultProxy, startStorageServer, type Fault, type FaultProxy, type FaultRule, type StorageServer } from '../helpers/fault-proxy.js';
+import { expectNoSecrets } from '../helpers/consumer.js';
 import { packFixture, push, pushError } from '../helpers/push.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 import type { PackedImage } from '../../src/pack.js';
@@ -133,9 +134,11 @@ describe('fault scenarios through the proxy', () => {
       expect(log.warnings.length, 'each retry is logged as a warning').toBeGreaterThan(0);
       expect(log.warnings.every((w) => /retrying in|resuming/.test(w))).toBe(true);
       if (scenario.expect.minMs) expect(Date.now() - started).toBeGreaterThanOrEqual(scenario.expect.minMs);
+      expectNoSecrets([...log.warnings, ...log.infos], [reg.password as string]);
     } else {
-      const { error } = await pushError(packed, [ref], overrides);
+      const { error, log } = await pushError(packed, [ref], overrides);
       expect(error.message).toMatch(scenario.expect.message);
+      expectNoSecrets([...log.warnings, ...log.infos, error.message], [reg.password as string]);
       if (!/reports digest/.test(error.message)) expect(await tagDigest(ref), 'no tag was created').toBeUndefined();
       if (scenario.expect.attempts) {
         // Per blob: the failing one was tried exactly retries + 1 times (blobs go up in parallel).
@@ -252,10 +255,13 @@ describe('token expiry', () => {
     const slow = await startFaultProxy(tokenReg.url);
     try {
       slow.addRule({ match: BLOB_PUT, fault: { kind: 'delay', ms: 1500 }, times: Infinity });
-      const { result } = await push(big, [`${slow.host}/expiry/filter:1`], {
+      const { result, log } = await push(big, [`${slow.host}/expiry/filter:1`], {
         credentials: { username: tokenReg.username as string, password: tokenReg.password as string, env: { HOME: '/nonexistent' } },
       });
       expect(result.pushed).toEqual([`${slow.host}/expiry/filter:1`]);
+      // Every token was masked, and none was logged.
+      for (const token of tokenReg.tokenServer?.issuedTokens ?? []) expect(log.masked).toContain(token);
+      expectNoSecrets([...log.warnings, ...log.infos], [...(tokenReg.tokenServer?.issuedTokens ?? []), tokenReg.password as string]);
       expect(slow.requests.filter((r) => r.status === 401).length).toBeGreaterThanOrEqual(1);
       expect(tokenReg.tokenServer?.issuedTokens.length).toBeGreaterThanOrEqual(2);
     } finally {
