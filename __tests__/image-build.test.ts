@@ -5,6 +5,7 @@ import { extract } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { buildCompatImage, buildOciImage, rfc3339, runtimeConfigBytes, type ImageSpec } from '../src/image/build.js';
 import { writeCompatLayer } from '../src/image/compat-layer.js';
+import { compatTarSize } from '../src/pack.js';
 import { sha256Digest } from '../src/image/digest.js';
 import { MediaType } from '../src/image/mediatypes.js';
 import { imageBlobs, type Image } from '../src/image/types.js';
@@ -138,6 +139,7 @@ describe('compat layer', () => {
     expect(result.digest).toBe(sha256Digest(gz));
     expect(result.diffId).toBe(sha256Digest(tar));
     expect(result.tarSize).toBe(tar.length);
+    expect(compatTarSize(MODULE.byteLength, runtimeConfigBytes(s).byteLength)).toBe(tar.length);
     expect(result.moduleDigest).toBe(sha256Digest(MODULE));
     const entries = await tarEntries(tar);
     expect(entries.map((e) => e.header.name)).toEqual(['plugin.wasm', 'runtime-config.json']);

@@ -10,9 +10,10 @@ import type { Host } from './host.js';
 import type { ImageSpec } from './image/build.js';
 import type { Options } from './inputs.js';
 import { checkLayoutTarget, layoutRefNames, writeLayout } from './layout.js';
-import { packModule } from './pack.js';
+import { checkFits, packModule } from './pack.js';
 import { closeIdleConnections } from './registry/http.js';
-import { pushImage } from './registry/push.js';
+import type { Logger } from './registry/client.js';
+import { connect, pushImage, type PushOptions, type Registry } from './registry/push.js';
 import { buildOutputs, summaryMarkdown, type RunResult } from './report.js';
 import { checkModuleFile } from './wasm/module-file.js';
 
@@ -30,6 +31,21 @@ function imageSpec(options: Options, env: NodeJS.ProcessEnv): ImageSpec {
     labels: options.variant === 'compat' ? { ...context, ...options.labels } : options.labels,
     created: options.sourceDateEpoch,
   };
+}
+
+/** Holds log lines of work that runs in the background, to print them in their own group later. */
+class BufferedLog implements Logger {
+  private readonly lines: Array<['info' | 'warning', string]> = [];
+  constructor(private readonly host: Host) {}
+  info(message: string): void {
+    this.lines.push(['info', message]);
+  }
+  warning(message: string): void {
+    this.lines.push(['warning', message]);
+  }
+  replay(host: Host = this.host): void {
+    for (const [kind, message] of this.lines.splice(0)) host[kind](message);
+  }
 }
 
 export class VerificationError extends Error {
@@ -57,11 +73,34 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
     );
   }
 
+  const spec = imageSpec(options, process.env);
+  checkFits(module, spec);
+
+  // Credentials, ping and tokens change nothing anywhere, so they run while the module is packaged.
+  const connectLog = new BufferedLog(host);
+  const pushOptions: PushOptions | undefined = options.push
+    ? {
+        credentials: { username: options.username, password: options.password, githubToken: options.githubToken, githubActor: process.env.GITHUB_ACTOR },
+        insecureRegistries: options.insecureRegistries,
+        retry: { retries: options.retries },
+        timeoutMs: options.requestTimeoutMs,
+        mountFrom: options.mountFrom,
+        signal,
+        log: host,
+        mask: (s) => host.setSecret(s),
+        group: (name, fn) => host.group(name, fn),
+        verify: options.verify,
+      }
+    : undefined;
+  const connection = pushOptions ? connect(options.tags, { ...pushOptions, log: connectLog }) : undefined;
+  // A failure here is reported where the connection is awaited (after packaging), not as an unhandled rejection.
+  connection?.catch(() => undefined);
+
   const workDir = await mkdtemp(join(tmpdir(), 'wasm-image-'));
   try {
     const packed = await host.group('Package', async () => {
       const started = Date.now();
-      const p = await packModule(module, imageSpec(options, process.env), workDir, options.compressionLevel);
+      const p = await packModule(module, spec, workDir, options.compressionLevel);
       host.info(
         `${p.image.variant} image ${p.image.manifestDescriptor.digest} from ${module.path} (${module.size} bytes) in ${Date.now() - started} ms`,
       );
@@ -75,24 +114,18 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
       host.info(`OCI layout written to ${options.ociLayout} (${refNames.join(', ')})`);
     }
 
-    const pushed = options.push
+    const pushed = pushOptions
       ? await pushImage(image, options.tags, {
-            credentials: {
-              username: options.username,
-              password: options.password,
-              githubToken: options.githubToken,
-              githubActor: process.env.GITHUB_ACTOR,
-            },
-            insecureRegistries: options.insecureRegistries,
-            retry: { retries: options.retries },
-            timeoutMs: options.requestTimeoutMs,
-            mountFrom: options.mountFrom,
-            signal,
-            log: host,
-            mask: (s) => host.setSecret(s),
-            group: (name, fn) => host.group(name, fn),
-            verify: options.verify,
-          })
+          ...pushOptions,
+          // Authentication ran while packaging; its log lines appear in their own group now.
+          connection: host.group('Authenticate', async () => {
+            try {
+              return await (connection as Promise<Registry[]>);
+            } finally {
+              connectLog.replay(host);
+            }
+          }),
+        })
       : undefined;
 
     const result: RunResult = {

@@ -5,12 +5,36 @@ import { join } from 'node:path';
 import { buildCncfImage, buildCompatImage, buildOciImage, runtimeConfigBytes, type ImageSpec } from './image/build.js';
 import { writeCompatLayer } from './image/compat-layer.js';
 import { hashFile } from './image/digest.js';
+import { InputError } from './errors.js';
+import { MAX_MODULE_BYTES } from './image/mediatypes.js';
 import type { Digest, Image } from './image/types.js';
 import type { ModuleFile } from './wasm/module-file.js';
 
 export interface PackedImage {
   image: Image;
   wasm: { digest: Digest; size: number };
+}
+
+const block = (n: number) => Math.ceil(n / 512) * 512;
+
+/** The compat tar's exact size: a header and padded data per entry, then two zero blocks. */
+export function compatTarSize(moduleSize: number, runtimeConfigSize: number): number {
+  return 512 + block(moduleSize) + 512 + block(runtimeConfigSize) + 1024;
+}
+
+/**
+ * Istio and Envoy Gateway cap a compat image's uncompressed tar stream, not just the module: a module near
+ * the cap fits the oci variant but not compat. Checked before any work or request.
+ */
+export function checkFits(module: ModuleFile, spec: ImageSpec): void {
+  if (spec.variant !== 'compat') return;
+  const size = compatTarSize(module.size, runtimeConfigBytes(spec).byteLength);
+  if (size > MAX_MODULE_BYTES) {
+    throw new InputError(
+      'wasm',
+      `${module.path} is too large for the compat variant: its tar stream would be ${size} bytes, over the ${MAX_MODULE_BYTES}-byte cap Istio and Envoy Gateway apply to it; use variant: oci (the cap applies to the raw module there) or shrink the module`,
+    );
+  }
 }
 
 export async function packModule(module: ModuleFile, spec: ImageSpec, workDir: string, compressionLevel = 6): Promise<PackedImage> {

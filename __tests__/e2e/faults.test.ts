@@ -249,20 +249,42 @@ describe('soak', () => {
 });
 
 describe('token expiry', () => {
-  it('re-authenticates once when a token expires in the middle of a push', async () => {
-    // Tokens live 1 s but are announced as 300 s, so the client keeps using an expired one and gets a 401.
+  it('re-authenticates when a token expires in the middle of a slow chunked push', async () => {
+    // Tokens really live 1-2 s but are announced as 300 s, so the client keeps using an expired one and
+    // meets a 401 between chunks; each chunk takes 400 ms through the proxy.
     const tokenReg = await startRegistry({ auth: 'token', tokenTtlSeconds: 1, reportedTokenTtlSeconds: 300 });
     const slow = await startFaultProxy(tokenReg.url);
     try {
-      slow.addRule({ match: BLOB_PUT, fault: { kind: 'delay', ms: 1500 }, times: Infinity });
+      slow.addRule({ match: { method: 'PATCH' }, fault: { kind: 'delay', ms: 400 }, times: Infinity });
       const { result, log } = await push(big, [`${slow.host}/expiry/filter:1`], {
         credentials: { username: tokenReg.username as string, password: tokenReg.password as string, env: { HOME: '/nonexistent' } },
+        chunkThreshold: 1024 * 1024,
+        chunkSize: 512 * 1024,
       });
       expect(result.pushed).toEqual([`${slow.host}/expiry/filter:1`]);
+      const patch401 = slow.requests.filter((r) => r.method === 'PATCH' && r.status === 401);
+      expect(patch401.length, 'a token expired mid-push').toBeGreaterThanOrEqual(1);
+      expect(tokenReg.tokenServer?.issuedTokens.length).toBeGreaterThanOrEqual(2);
       // Every token was masked, and none was logged.
       for (const token of tokenReg.tokenServer?.issuedTokens ?? []) expect(log.masked).toContain(token);
       expectNoSecrets([...log.warnings, ...log.infos], [...(tokenReg.tokenServer?.issuedTokens ?? []), tokenReg.password as string]);
-      expect(slow.requests.filter((r) => r.status === 401).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await slow.stop();
+      await tokenReg.stop();
+    }
+  }, 60_000);
+
+  it('uses a short-lived token until shortly before expires_in, then fetches a new one', async () => {
+    const tokenReg = await startRegistry({ auth: 'token', tokenTtlSeconds: 2 });
+    const slow = await startFaultProxy(tokenReg.url);
+    try {
+      slow.addRule({ match: { method: 'PATCH' }, fault: { kind: 'delay', ms: 400 }, times: Infinity });
+      await push(big, [`${slow.host}/expiry/renew:1`], {
+        credentials: { username: tokenReg.username as string, password: tokenReg.password as string, env: { HOME: '/nonexistent' } },
+        chunkThreshold: 1024 * 1024,
+        chunkSize: 512 * 1024,
+      });
+      expect(slow.requests.filter((r) => r.method === 'PATCH' && r.status === 401)).toEqual([]);
       expect(tokenReg.tokenServer?.issuedTokens.length).toBeGreaterThanOrEqual(2);
     } finally {
       await slow.stop();

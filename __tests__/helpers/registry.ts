@@ -125,6 +125,8 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
         refreshToken: refreshToken as string,
         ttlSeconds: opts.tokenTtlSeconds ?? 300,
         reportedTtlSeconds: opts.reportedTokenTtlSeconds,
+        // Short-lived test tokens must really expire: take Distribution's 60 s leeway off their exp.
+        expiryLeewaySeconds: opts.tokenTtlSeconds !== undefined && opts.tokenTtlSeconds < 60 ? 60 : 0,
       });
       lines.push(
         'auth:',

@@ -21,6 +21,11 @@ export interface TokenServerOptions {
   /** Refresh token accepted by the OAuth2 POST (an "identity token" in docker config terms). */
   refreshToken: string;
   ttlSeconds: number;
+  /**
+   * Distribution accepts tokens up to 60 s past their exp (clock-skew leeway); subtracting it makes
+   * ttlSeconds the real lifetime, so a 1-second token really stops working after a second.
+   */
+  expiryLeewaySeconds?: number;
   /** The expires_in to announce, when it should differ from the real lifetime (to force a 401 mid-push). */
   reportedTtlSeconds?: number;
 }
@@ -48,7 +53,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       ? scopes.map(parseScope).filter((s): s is NonNullable<typeof s> => s !== undefined)
       : [];
     const header = { alg: 'RS256', typ: 'JWT', x5c: [certDerBase64(opts.signer.certPem)] };
-    const claims = { iss: opts.issuer, sub: account ?? '', aud: opts.service, exp: now + opts.ttlSeconds, nbf: now - 5, iat: now, jti: randomUUID(), access };
+    const claims = { iss: opts.issuer, sub: account ?? '', aud: opts.service, exp: Math.ceil(Date.now() / 1000) + opts.ttlSeconds - (opts.expiryLeewaySeconds ?? 0), nbf: now - 5, iat: now, jti: randomUUID(), access };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const token = `${input}.${b64url(sign('sha256', Buffer.from(input), opts.signer.keyPem))}`;
     issuedTokens.push(token);

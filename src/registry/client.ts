@@ -102,6 +102,12 @@ export class RegistryClient {
     }
   }
 
+  /** Fetches (and caches) the token for `scopes` ahead of the first request that needs it. */
+  async authorize(scopes: string[]): Promise<void> {
+    await this.ping();
+    await this.auth.authorization(scopes);
+  }
+
   url(target: string | URL): URL {
     if (!this.base) throw new Error('ping() first');
     return target instanceof URL ? target : new URL(target, this.base);

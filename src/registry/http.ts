@@ -147,40 +147,42 @@ function once(req: HttpRequest): Promise<HttpResponse> {
   });
 }
 
-const WRITE_BUFFER = 256 * 1024;
+const WRITE_BUFFER = 512 * 1024;
+/** Buffers in flight per upload: enough to keep the socket busy while the next one is read from disk. */
+const WRITE_RING = 4;
 /** Write buffers are kept for the next request: a chunked upload makes many, and garbage costs memory. */
 const bufferPool: Buffer[] = [];
 
 /**
- * Streams a file range into the request with two reused buffers: a buffer is refilled only after the
- * socket has taken it, so memory stays constant however large the blob (a read stream would allocate a
- * new buffer per chunk and leave them to the garbage collector).
+ * Streams a file range into the request through a small ring of reused buffers: a buffer is refilled only
+ * after the socket has taken it, so memory stays constant however large the blob (a read stream would
+ * allocate a new buffer per chunk and leave them to the garbage collector).
  */
 async function writeFileRange(r: ClientRequest, body: { path: string; start: number; end: number }): Promise<void> {
   const fh = await open(body.path, 'r');
-  const buffers = [bufferPool.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER), bufferPool.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER)];
+  const ring = Array.from({ length: WRITE_RING }, () => ({ buffer: bufferPool.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER), written: Promise.resolve() }));
   let reusable = false;
   try {
     const closed = new Promise<never>((_resolve, reject) => r.once('close', () => reject(new Error('the request closed'))));
     closed.catch(() => undefined);
-    let pending: Promise<void> = Promise.resolve();
     let position = body.start;
-    for (let i = 0; position <= body.end; i ^= 1) {
-      const buffer = buffers[i] as Buffer;
-      const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, body.end - position + 1), position);
+    for (let i = 0; position <= body.end; i = (i + 1) % WRITE_RING) {
+      const slot = ring[i] as (typeof ring)[number];
+      // This buffer's previous write must be done before it is refilled.
+      await Promise.race([slot.written, closed]);
+      const { bytesRead } = await fh.read(slot.buffer, 0, Math.min(slot.buffer.length, body.end - position + 1), position);
       if (bytesRead === 0) throw new Error(`${body.path} is shorter than expected`);
       position += bytesRead;
-      // The other buffer's write must finish before this one is written (and, next round, refilled).
-      await Promise.race([pending, closed]);
-      const chunk = buffer.subarray(0, bytesRead);
-      pending = new Promise<void>((resolve, reject) => r.write(chunk, (err) => (err ? reject(err) : resolve())));
+      const chunk = slot.buffer.subarray(0, bytesRead);
+      slot.written = new Promise<void>((resolve, reject) => r.write(chunk, (err) => (err ? reject(err) : resolve())));
+      slot.written.catch(() => undefined);
     }
-    await Promise.race([pending, closed]);
+    await Promise.race([Promise.all(ring.map((s) => s.written)), closed]);
     r.end();
     reusable = true;
   } finally {
     // A buffer may still be queued on a failed socket: only buffers known to be written go back.
-    if (reusable) bufferPool.push(...buffers);
+    if (reusable) bufferPool.push(...ring.map((s) => s.buffer));
     await fh.close();
   }
 }

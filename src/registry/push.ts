@@ -26,6 +26,8 @@ export interface PushOptions {
   signal?: AbortSignal;
   log: Logger;
   mask: (secret: string) => void;
+  /** The result of `connect`, when the caller started it early. */
+  connection?: Promise<Registry[]>;
   /** Read every tag back and check it against the consumers' rules. */
   verify?: boolean;
   /** Runs a phase (authenticate, upload) as a log group; the default just runs it. */
@@ -67,12 +69,47 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   return results;
 }
 
-interface Registry {
+export interface Registry {
   host: string;
   client: RegistryClient;
   credentials: Credentials;
   /** Repositories in the order their tags were given. */
   repositories: string[];
+}
+
+interface RepositoryPlan {
+  repository: string;
+  /** Repositories to mount blobs from: for all but the first, the first one of the run. */
+  mountFrom: string[];
+}
+
+/** The order repositories of one registry are filled in, and where each may mount blobs from. */
+function repositoryPlan(registry: Registry, mountFrom: ImageReference[] | undefined): RepositoryPlan[] {
+  const extra = (mountFrom ?? []).filter((m) => m.host === registry.host).map((m) => m.repository);
+  const [first, ...rest] = registry.repositories as [string, ...string[]];
+  return [{ repository: first, mountFrom: extra }, ...rest.map((repository) => ({ repository, mountFrom: [first, ...extra] }))];
+}
+
+/**
+ * Resolves credentials, pings every registry of `refs` and fetches the tokens the push will use. Makes no
+ * change anywhere, so it can run while the image is still being packaged.
+ */
+export async function connect(refs: ImageReference[], opts: PushOptions): Promise<Registry[]> {
+  const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const registries: Registry[] = [];
+  for (const [host, group] of groupByRegistry(refs)) {
+    const name = (group[0] as ImageReference).registry;
+    const credentials = await resolveCredentials(name, { ...opts.credentials, env: opts.credentials.env ?? process.env });
+    for (const secret of secretsOf(credentials)) opts.mask(secret);
+    const client = new RegistryClient({ host, credentials, insecureRegistries: opts.insecureRegistries, retry, timeoutMs, signal: opts.signal, log: opts.log, mask: opts.mask });
+    await client.ping();
+    opts.log.info(`${name}: ${credentials.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${credentials.source}`}`);
+    const registry: Registry = { host, client, credentials, repositories: [...new Set(group.map((r) => r.repository))] };
+    await Promise.all(repositoryPlan(registry, opts.mountFrom).map((p) => client.authorize(pushScopes(p.repository, p.mountFrom))));
+    registries.push(registry);
+  }
+  return registries;
 }
 
 function groupByRegistry(refs: ImageReference[]): Map<string, ImageReference[]> {
@@ -106,7 +143,6 @@ async function verifyAll(image: Image, refs: ImageReference[], registries: Regis
 export async function pushImage(image: Image, refs: ImageReference[], opts: PushOptions): Promise<PushResult> {
   if (refs.length === 0) throw new Error('Input `tags`: nothing to push; give at least one image reference');
   const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const concurrency = opts.concurrency ?? 4;
   const settings: UploadSettings = {
     chunkThreshold: opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD,
@@ -121,26 +157,16 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
 
   const phase = opts.group ?? (<T>(_name: string, fn: () => Promise<T>) => fn());
   try {
-    // 1. Credentials and a ping per registry, before any upload: auth problems fail fast.
-    const registries: Registry[] = [];
-    await phase('Authenticate', async () => {
-    for (const [host, group] of groupByRegistry(refs)) {
-      const registry = (group[0] as ImageReference).registry;
-      const credentials = await resolveCredentials(registry, { ...opts.credentials, env: opts.credentials.env ?? process.env });
-      for (const secret of secretsOf(credentials)) opts.mask(secret);
-      const client = new RegistryClient({ host, credentials, insecureRegistries: opts.insecureRegistries, retry, timeoutMs, signal: opts.signal, log: opts.log, mask: opts.mask });
-      await client.ping();
-      opts.log.info(`${registry}: ${credentials.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${credentials.source}`}`);
-      registries.push({ host, client, credentials, repositories: [...new Set(group.map((r) => r.repository))] });
-    }
-    });
+    // 1. Credentials, a ping and a token per registry, before any upload: auth problems fail fast. The
+    // caller may have started this already, to overlap it with packaging.
+    const registries = await (opts.connection ?? phase('Authenticate', () => connect(refs, opts)));
     const result = await phase('Upload', async () => {
     const started = Date.now();
 
     // 2. Blobs: the first repository of a registry uploads; the others mount from it.
     for (const registry of registries) {
-      const extraSources = (opts.mountFrom ?? []).filter((m) => m.host === registry.host).map((m) => m.repository);
-      const pushTo = async (repository: string, mountFrom: string[]) => {
+      const [first, ...rest] = repositoryPlan(registry, opts.mountFrom) as [RepositoryPlan, ...RepositoryPlan[]];
+      const pushTo = async ({ repository, mountFrom }: RepositoryPlan) => {
         const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
         await mapLimit(blobs, concurrency, async (blob) => {
           const outcome = await ensureBlob(target, blob, mountFrom, settings);
@@ -148,9 +174,8 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
           opts.log.info(`${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`);
         });
       };
-      const [first, ...rest] = registry.repositories as [string, ...string[]];
-      await pushTo(first, extraSources);
-      await mapLimit(rest, concurrency, (repository) => pushTo(repository, [first, ...extraSources]));
+      await pushTo(first);
+      await mapLimit(rest, concurrency, pushTo);
     }
 
     // 3. Manifests, only now that every blob everywhere is in place.
