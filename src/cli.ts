@@ -17,6 +17,7 @@ Options (the action's inputs; list options may be repeated):
   --tag REF                   full image reference, e.g. ghcr.io/acme/filter:1.0.0 (repeatable)
   --abi-version V             ABI version string (repeatable)
   --root-id ID                root id (repeatable)
+  --istio-version V           fill --abi-version from the Istio version (1.5-1.9)
   --runtime-type T            runtime type (default envoy_proxy)
   --annotation KEY=VALUE      manifest annotation (repeatable)
   --label KEY=VALUE           image config label, compat only (repeatable)
@@ -60,6 +61,7 @@ const KNOWN = new Set([
   'labels',
   'oci-layout',
   'compression-level',
+  'istio-version',
   'username',
   'insecure-registries',
   'mount-from',

@@ -3,6 +3,7 @@
 import type { MediaTypeFlavour, Variant } from './image/types.js';
 import type { BuildStepOptions } from './build-step.js';
 import { InputError } from './errors.js';
+import { abiForIstioVersion, IstioVersionError, type IstioAbi } from './wasm/istio.js';
 import { isAbsolute, join } from 'node:path';
 import { parseReference, ReferenceError, type ImageReference } from './registry/reference.js';
 
@@ -34,6 +35,8 @@ export interface Options {
   compressionLevel: number;
   /** Read pushed tags back and check them against the consumers' rules. */
   verify: boolean;
+  /** The Istio version `abi-versions` came from, and whether it reads the ABI from the module. */
+  istio: { version: string; abi: IstioAbi } | undefined;
   /** The build to run before packaging, when `build-command` is given. */
   build: BuildStepOptions | undefined;
   /** Seconds since the epoch from SOURCE_DATE_EPOCH: the only source of timestamps, so images stay reproducible. */
@@ -201,12 +204,28 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     }
   }
 
+  let abiVersions = parseList(read('abi-versions'));
+  let istio: Options['istio'];
+  const istioVersion = read('istio-version');
+  if (istioVersion) {
+    if (abiVersions.length > 0) throw new InputError('istio-version', 'fills abi-versions from the known mapping; give istio-version or abi-versions, not both');
+    if (variant === 'wasm') throw new InputError('istio-version', 'applies to the Envoy variants (compat, oci); variant wasm is not for Istio');
+    try {
+      istio = { version: istioVersion, abi: abiForIstioVersion(istioVersion) };
+    } catch (err) {
+      if (err instanceof IstioVersionError) throw new InputError('istio-version', err.message);
+      throw err;
+    }
+    if (istio.abi.kind === 'legacy') abiVersions = istio.abi.abiVersions;
+  }
+
   return {
     wasm,
     variant,
     flavour,
     tags,
-    abiVersions: parseList(read('abi-versions')),
+    abiVersions,
+    istio,
     rootIds: parseList(read('root-ids')),
     runtimeType,
     annotations,

@@ -15,6 +15,8 @@ import { closeIdleConnections } from './registry/http.js';
 import type { Logger } from './registry/client.js';
 import { connect, pushImage, type PushOptions, type Registry } from './registry/push.js';
 import { buildOutputs, summaryMarkdown, type RunResult } from './report.js';
+import { inspectModuleFile, WasmFormatError, type ModuleInfo } from './wasm/inspect.js';
+import { abiMismatch } from './wasm/istio.js';
 import { checkModuleFile } from './wasm/module-file.js';
 
 function imageSpec(options: Options, env: NodeJS.ProcessEnv): ImageSpec {
@@ -31,6 +33,26 @@ function imageSpec(options: Options, env: NodeJS.ProcessEnv): ImageSpec {
     labels: options.variant === 'compat' ? { ...context, ...options.labels } : options.labels,
     created: options.sourceDateEpoch,
   };
+}
+
+/** Logs what the module is, and warns where it will not suit the proxies it is meant for. */
+function reportModule(info: ModuleInfo, options: Options, host: Host): void {
+  const abi = info.proxyAbi ? `proxy-wasm ABI ${info.proxyAbi}` : 'no proxy-wasm ABI export';
+  host.info(`module: ${info.kind}, ${info.size} bytes, ${info.imports} imports, ${info.exports} exports, ${abi}`);
+  if (options.istio?.abi.kind === 'modern') {
+    host.info(`Istio ${options.istio.version} reads the proxy-wasm ABI from the module itself; no abiVersions are written`);
+  } else if (options.istio) {
+    host.info(`Istio ${options.istio.version}: abi-versions ${options.abiVersions.join(', ')}`);
+  }
+  if (options.variant === 'wasm') return;
+  if (!info.proxyAbi) {
+    host.warning(
+      `${options.wasm} exports no proxy_abi_version_* function, so it is probably not a proxy-wasm plugin; Envoy will refuse to load it as an HTTP or network filter`,
+      'Not a proxy-wasm module?',
+    );
+  }
+  const mismatch = abiMismatch(info.proxyAbi, options.abiVersions);
+  if (mismatch) host.warning(`${mismatch}; the proxy may refuse the module`, 'ABI mismatch');
 }
 
 /** Holds log lines of work that runs in the background, to print them in their own group later. */
@@ -75,6 +97,11 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
 
   const spec = imageSpec(options, process.env);
   checkFits(module, spec);
+  const info = await inspectModuleFile(module.path).catch((err: unknown) => {
+    if (err instanceof WasmFormatError) throw new InputError('wasm', `${module.path} is not a well-formed Wasm module: ${err.message}`);
+    throw err;
+  });
+  reportModule(info, options, host);
 
   // Credentials, ping and tokens change nothing anywhere, so they run while the module is packaged.
   const connectLog = new BufferedLog(host);
@@ -136,6 +163,7 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
       imageRef: pushed?.image,
       ociLayout: options.ociLayout,
       verification: pushed?.verification,
+      module: info,
     };
     for (const [name, value] of Object.entries(buildOutputs(result))) host.setOutput(name, value);
     if (!built) host.setOutput('cache-hit', 'false');

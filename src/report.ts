@@ -1,5 +1,6 @@
 // Outputs ($GITHUB_OUTPUT or the CLI's JSON) and the job summary, derived from the run's result.
 import { digestHex } from './image/digest.js';
+import type { ModuleInfo } from './wasm/inspect.js';
 import type { Descriptor, Digest, Image } from './image/types.js';
 import { formatReference, type ImageReference } from './registry/reference.js';
 
@@ -14,9 +15,11 @@ export interface RunResult {
   ociLayout: string | undefined;
   /** Post-push verification: the variant consumers detect, or why it would not load. */
   verification: { variant: string } | { error: string } | undefined;
+  /** What the module inspection found. */
+  module: ModuleInfo;
 }
 
-export type Outputs = Record<'digest' | 'sha256' | 'wasm-digest' | 'tags' | 'metadata' | 'image' | 'verified', string>;
+export type Outputs = Record<'digest' | 'sha256' | 'wasm-digest' | 'tags' | 'metadata' | 'image' | 'verified' | 'proxy-abi', string>;
 
 function plainDescriptor(d: Descriptor): Descriptor {
   return { ...d };
@@ -32,7 +35,13 @@ export function buildOutputs(result: RunResult): Outputs {
     manifest: plainDescriptor(image.manifestDescriptor),
     config: plainDescriptor(image.config.descriptor),
     layers: image.layers.map((l) => plainDescriptor(l.descriptor)),
-    wasm: result.wasm,
+    wasm: {
+      ...result.wasm,
+      kind: result.module.kind,
+      proxyAbi: result.module.proxyAbi,
+      imports: result.module.imports,
+      exports: result.module.exports,
+    },
     tags,
     pushed: result.pushed,
     image: result.imageRef ?? null,
@@ -46,6 +55,7 @@ export function buildOutputs(result: RunResult): Outputs {
     tags: JSON.stringify(result.pushed.length > 0 ? result.pushed : tags),
     metadata: JSON.stringify(metadata),
     image: result.imageRef ?? '',
+    'proxy-abi': result.module.proxyAbi ?? '',
     verified: String(result.verification !== undefined && 'variant' in result.verification),
   };
 }
@@ -66,7 +76,8 @@ export function summaryMarkdown(result: RunResult): string {
   lines.push('| | |', '|---|---|');
   lines.push(`| Digest | \`${digest}\` |`);
   lines.push(`| Variant | ${image.variant}${image.variant === 'compat' ? ` (${image.flavour} media types)` : ''} |`);
-  lines.push(`| Module | \`${result.wasm.digest}\`, ${size(result.wasm.size)} |`);
+  lines.push(`| Module | \`${result.wasm.digest}\`, ${size(result.wasm.size)}, ${result.module.kind} |`);
+  lines.push(`| proxy-wasm ABI | ${result.module.proxyAbi ?? 'none exported'} |`);
   const total = image.layers.reduce((n, l) => n + l.descriptor.size, image.config.descriptor.size + image.manifestDescriptor.size);
   lines.push(`| Image size | ${size(total)} (${image.layers.length} layer${image.layers.length === 1 ? '' : 's'}) |`);
   if (result.ociLayout) lines.push(`| OCI layout | \`${cell(result.ociLayout)}\` |`);
