@@ -55,17 +55,34 @@ const med = (group: string, name: string) => median(results[group]?.find((s) => 
 const work = mkdtempSync(join(tmpdir(), 'bench-'));
 let counter = 0;
 
-/** A fresh module: a valid Wasm header, then incompressible bytes (new content every call). */
+/** Unsigned LEB128, for the custom section's size. */
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return out;
+}
+
+/**
+ * A fresh module of exactly `mib` MiB: a valid Wasm header and one custom section of incompressible random
+ * bytes (new content every call), so it is well formed and yet nothing compresses or deduplicates.
+ */
 function freshModule(mib: number): string {
   const path = join(work, `m${++counter}.wasm`);
+  const total = mib * MiB;
+  const name = [0x05, ...Buffer.from('bench')];
+  let payload = total - 8 - 1 - name.length;
+  payload -= leb(payload + name.length).length;
+  const head = Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0x00, ...leb(payload + name.length), ...name]);
   const fd = openSync(path, 'w');
+  writeSync(fd, head);
   const chunk = Buffer.alloc(MiB);
-  let left = mib * MiB;
-  let first = true;
-  while (left > 0) {
+  for (let left = payload; left > 0; ) {
     randomFillSync(chunk);
-    if (first) Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]).copy(chunk);
-    first = false;
     const n = Math.min(left, MiB);
     writeSync(fd, chunk, 0, n);
     left -= n;
@@ -152,8 +169,9 @@ async function main(): Promise<void> {
     // 1b. A realistic module shipped in an npm package (esbuild.wasm, 14 MB of Go-compiled Wasm).
     for (let run = 0; run < RUNS; run++) {
       const module = join(work, `real${run}.wasm`);
-      // Fresh content per run: the real module with a run-specific custom section appended.
-      writeFileSync(module, Buffer.concat([readFileSync(REAL_MODULE), Buffer.from([0, 9, 8, ...Buffer.from(`bench-${run}-${Date.now()}`.slice(0, 8))])]));
+      // Fresh content per run: the real module with a run-specific custom section appended
+      // (id 0, size 9, a name of 8 bytes).
+      writeFileSync(module, Buffer.concat([readFileSync(REAL_MODULE), Buffer.from([0, 9, 8, ...Buffer.from(`${run}-${Date.now()}`.slice(-8))])]));
       record('push esbuild.wasm', 'wasm-image', await cliPush(reg, module, [`ours/real-${run}:1`]));
     }
 

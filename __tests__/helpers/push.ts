@@ -11,7 +11,7 @@ import { FIXTURE_MODULE } from './action.js';
 
 export async function packFixture(variant: ImageSpec['variant'] = 'oci', module = FIXTURE_MODULE): Promise<PackedImage> {
   const spec: ImageSpec = { variant, flavour: 'oci', runtimeType: 'envoy_proxy', abiVersions: [], rootIds: [], annotations: {}, labels: {}, created: undefined };
-  return packModule(await checkModuleFile(module), spec, mkdtempSync(join(tmpdir(), 'pack-')));
+  return packModule(await checkModuleFile(module, variant === 'wasm'), spec, mkdtempSync(join(tmpdir(), 'pack-')));
 }
 
 export interface Captured {

@@ -93,7 +93,7 @@ function once(req: HttpRequest): Promise<HttpResponse> {
     if (req.body || ['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = String(bodyLength(req.body));
     const send = isHttps ? httpsRequest : httpRequest;
     let settled = false;
-    const fail = (err: NetworkError) => {
+    const fail = (err: Error) => {
       if (settled) return;
       settled = true;
       reject(err);
@@ -120,7 +120,8 @@ function once(req: HttpRequest): Promise<HttpResponse> {
           () => done(Buffer.alloc(0)),
           (err: NodeJS.ErrnoException) => {
             res.destroy();
-            fail(err instanceof NetworkError ? err : new NetworkError(err.message, err.code ?? 'ECONNRESET', url));
+            // A stream failure is a network error (retried); what the consumer found wrong is not.
+            fail(err instanceof NetworkError || err.code === undefined ? err : new NetworkError(err.message, err.code, url));
           },
         );
         return;
