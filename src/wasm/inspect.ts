@@ -1,13 +1,13 @@
 // A small reader of a WebAssembly binary's structure: the header, every section header, the import and
 // export sections of a core module, and the section headers of a component. Nothing is executed and no
-// code or function bodies are decoded. Every malformed or truncated input ends in a WasmFormatError that
-// names the byte offset of the problem; the parser never reads past the data it was given and every loop
-// advances by at least one byte, so it cannot hang.
+// function bodies are decoded. Malformed or truncated input always ends in a WasmFormatError naming the
+// byte offset of the problem: the parser never indexes past the bytes it was given, never allocates from a
+// count it read, and every loop consumes at least one byte per turn, so it cannot hang.
 //
-// One parser serves both entry points: it is a generator that asks its driver for byte ranges.
-// `inspectModule` answers from a Uint8Array already in memory; `inspectModuleFile` answers with positioned
-// reads from a file handle, so only the header, the section headers and the import and export sections
-// of a large module are ever read.
+// One parser serves both entry points. It is a generator that asks its driver for byte ranges:
+// `inspectModule` answers from a Uint8Array already in memory, `inspectModuleFile` with positioned reads
+// from a file handle, so of a large module only the header, the section headers, the first bytes of a few
+// sections and the import and export sections are ever read.
 import { open } from 'node:fs/promises';
 
 export type ModuleKind = 'core' | 'component';
@@ -15,11 +15,11 @@ export type ModuleKind = 'core' | 'component';
 export type ProxyAbi = '0.1.0' | '0.2.0' | '0.2.1';
 
 export interface SectionInfo {
-  /** Section id: for a core module 0 (custom) to 13 (tag); for a component 0 (custom) to 12. */
+  /** Section id. Core module: 0 (custom) to 13 (tag). Component: 0 (custom) to 12. */
   id: number;
-  /** Byte offset of the section's payload (just after its id byte and size field). */
+  /** Byte offset of the section's payload, just after its id byte and size field. */
   offset: number;
-  /** Payload size in bytes. */
+  /** Payload size in bytes; the section ends at `offset + size`. */
   size: number;
 }
 
@@ -28,26 +28,26 @@ export interface ModuleInfo {
   /** Size of the whole binary in bytes. */
   size: number;
   /**
-   * Number of imports. Core module: the entry count of the import section, every entry decoded.
-   * Component: the sum of the counts that start its top-level import sections (nested components and
-   * core modules are not descended into).
+   * Number of imports. Core module: the import section's entry count, every entry decoded and checked.
+   * Component: the sum of the counts that open its top-level import sections; the entries are not
+   * decoded, and nested components and core modules are not descended into.
    */
   imports: number;
-  /** Number of exports, counted the same way as `imports`. */
+  /** Number of exports, counted as `imports` is. */
   exports: number;
-  /** Export names in section order (core modules only; empty for a component). */
+  /** Export names in section order. Core modules only: always empty for a component. */
   exportNames: string[];
   /**
-   * The proxy-wasm ABI from an exported *function* named `proxy_abi_version_0_1_0`, `_0_2_0` or `_0_2_1`
-   * (exports of other kinds are ignored, as proxy-wasm hosts ignore them). If several are exported, the
-   * highest. Always null for a component.
+   * The proxy-wasm ABI from an exported function named `proxy_abi_version_0_1_0`, `_0_2_0` or `_0_2_1`
+   * (an export of another kind with such a name does not count; proxy-wasm hosts ignore those too). When
+   * several are exported, the highest. Always null for a component.
    */
   proxyAbi: ProxyAbi | null;
   /** Every section in file order, custom sections included. */
   sections: SectionInfo[];
 }
 
-/** The binary is not a well-formed Wasm module or component; `offset` is where the problem is. */
+/** The binary is not a well-formed Wasm module or component; `offset` is where the problem was found. */
 export class WasmFormatError extends Error {
   override name = 'WasmFormatError';
   constructor(
@@ -58,22 +58,29 @@ export class WasmFormatError extends Error {
   }
 }
 
-const MAGIC = [0x00, 0x61, 0x73, 0x6d] as const;
-const CORE_VERSION = [0x01, 0x00, 0x00, 0x00] as const;
-/** Component-model header: version 0x000d, layer 1. */
-const COMPONENT_VERSION = [0x0d, 0x00, 0x01, 0x00] as const;
-
-const CORE_MAX_SECTION_ID = 13; // 12 data count, 13 tag (exception handling)
-const COMPONENT_MAX_SECTION_ID = 12; // 10 import, 11 export, 12 value
-const CORE_IMPORT = 2;
-const CORE_EXPORT = 7;
-const COMPONENT_IMPORT = 10;
-const COMPONENT_EXPORT = 11;
 /**
- * A defensive cap: real modules have a few dozen sections. Without it a file made of millions of empty
- * custom sections would build an enormous `sections` array.
+ * A defensive cap on the number of sections. Real modules have a few dozen; without a cap a file made of
+ * millions of tiny custom sections would build an enormous `sections` array.
  */
 export const MAX_SECTIONS = 100_000;
+
+const MAGIC = [0x00, 0x61, 0x73, 0x6d] as const;
+const CORE_VERSION = [0x01, 0x00, 0x00, 0x00] as const;
+/** Component-model preamble: version 0x000d, layer 1. */
+const COMPONENT_VERSION = [0x0d, 0x00, 0x01, 0x00] as const;
+
+/** Core section ids. */
+const Core = { Custom: 0, Import: 2, Function: 3, Export: 7, Code: 10, Data: 11, DataCount: 12, Tag: 13 } as const;
+/** Component section ids: 0 custom ... 10 import, 11 export, 12 value. */
+const COMPONENT_IMPORT = 10;
+const COMPONENT_EXPORT = 11;
+const COMPONENT_MAX_ID = 12;
+
+const CORE_SECTION_NAMES = [
+  'custom', 'type', 'import', 'function', 'table', 'memory', 'global', 'export', 'start', 'element', 'code',
+  'data', 'data count', 'tag',
+];
+const EXPORT_KINDS = 5; // func, table, memory, global, tag
 
 const ABI_EXPORTS: ReadonlyMap<string, ProxyAbi> = new Map([
   ['proxy_abi_version_0_1_0', '0.1.0'],
@@ -82,18 +89,6 @@ const ABI_EXPORTS: ReadonlyMap<string, ProxyAbi> = new Map([
 ]);
 const ABI_ORDER: readonly ProxyAbi[] = ['0.1.0', '0.2.0', '0.2.1'];
 
-const EXTERNAL_KINDS = ['func', 'table', 'memory', 'global', 'tag'] as const;
-const SECTION_NAMES = [
-  'custom', 'type', 'import', 'function', 'table', 'memory', 'global', 'export', 'start', 'element', 'code',
-  'data', 'data count', 'tag',
-];
-
-/** A request from the parser: the bytes [at, at + length), clipped by the driver to the end of the data. */
-interface Need {
-  at: number;
-  length: number;
-}
-
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function hex(bytes: ArrayLike<number>): string {
@@ -101,8 +96,8 @@ function hex(bytes: ArrayLike<number>): string {
 }
 
 /**
- * Reads values from `buf`, whose first byte is at file offset `base`, never past `end` (an index into
- * `buf`). `where` describes the enclosing region for messages ("the export section", ...).
+ * Reads values from `buf`, whose first byte sits at file offset `base`, never at or past index `end`.
+ * `region` names what `end` is the end of, for messages ("the export section", "the file").
  */
 class Cursor {
   pos = 0;
@@ -110,7 +105,7 @@ class Cursor {
     private readonly buf: Uint8Array,
     private readonly base: number,
     private readonly end: number,
-    private readonly where: string,
+    private readonly region: string,
   ) {}
 
   /** File offset of the next byte. */
@@ -118,8 +113,8 @@ class Cursor {
     return this.base + this.pos;
   }
 
-  get atEnd(): boolean {
-    return this.pos >= this.end;
+  get remaining(): number {
+    return this.end - this.pos;
   }
 
   fail(message: string, at = this.offset): never {
@@ -127,7 +122,7 @@ class Cursor {
   }
 
   private truncated(what: string): never {
-    this.fail(`${what} runs past the end of ${this.where}`);
+    return this.fail(`${what} runs past the end of ${this.region}`);
   }
 
   byte(what: string): number {
@@ -135,68 +130,65 @@ class Cursor {
     return this.buf[this.pos++] as number;
   }
 
-  /** An unsigned LEB128 of at most `bits` bits (32 or 64), padded to at most ceil(bits / 7) bytes. */
-  private uleb(what: string, bits: 32 | 64): number | bigint {
-    const start = this.offset;
-    const maxBytes = Math.ceil(bits / 7);
-    let result = 0n;
-    for (let i = 0; i < maxBytes; i++) {
+  /**
+   * An unsigned LEB128 of 32 bits: at most 5 bytes (padding with 0x80 is allowed, as in the spec), and the
+   * fifth byte may carry only the top 4 bits of the value.
+   */
+  u32(what: string): number {
+    const at = this.offset;
+    let value = 0;
+    for (let i = 0; i < 5; i++) {
       const b = this.byte(what);
-      if (i === maxBytes - 1) {
-        if (b & 0x80) this.fail(`${what}: LEB128 longer than ${maxBytes} bytes`, start);
-        // The unused high bits of the last byte must be zero.
-        const used = bits - 7 * i;
-        if (b >> used !== 0) this.fail(`${what}: LEB128 value does not fit in ${bits} bits`, start);
+      if (i === 4 && b > 0x0f) {
+        this.fail(b & 0x80 ? `${what}: LEB128 longer than 5 bytes` : `${what}: LEB128 value does not fit in 32 bits`, at);
       }
-      result |= BigInt(b & 0x7f) << BigInt(7 * i);
-      if ((b & 0x80) === 0) return bits === 32 ? Number(result) : result;
+      value += (b & 0x7f) * 2 ** (7 * i);
+      if ((b & 0x80) === 0) return value;
     }
     /* c8 ignore next */
-    return this.fail(`${what}: LEB128 longer than ${maxBytes} bytes`, start);
+    return this.fail(`${what}: LEB128 longer than 5 bytes`, at);
   }
 
-  u32(what: string): number {
-    return this.uleb(what, 32) as number;
+  /** Steps over an unsigned LEB128 of 64 bits: at most 10 bytes, the tenth holding only bit 63. */
+  skipU64(what: string): void {
+    const at = this.offset;
+    for (let i = 0; i < 10; i++) {
+      const b = this.byte(what);
+      if (i === 9 && b > 0x01) {
+        this.fail(b & 0x80 ? `${what}: LEB128 longer than 10 bytes` : `${what}: LEB128 value does not fit in 64 bits`, at);
+      }
+      if ((b & 0x80) === 0) return;
+    }
   }
 
-  u64(what: string): bigint {
-    return this.uleb(what, 64) as bigint;
-  }
-
-  /** A signed 33-bit LEB128 (a heap type or block type), at most 5 bytes. */
+  /**
+   * A signed 33-bit LEB128 (a heap type): at most 5 bytes, and in the fifth the bits above bit 32 must
+   * repeat the sign.
+   */
   s33(what: string): number {
-    const start = this.offset;
-    let result = 0;
+    const at = this.offset;
+    let value = 0;
     for (let i = 0; i < 5; i++) {
       const b = this.byte(what);
       if (i === 4) {
-        if (b & 0x80) this.fail(`${what}: LEB128 longer than 5 bytes`, start);
-        // Bits 33 and 34 (byte bits 5 and 6) must repeat the sign bit 32 (byte bit 4).
-        const top = b & 0x70;
-        if (top !== 0 && top !== 0x70) this.fail(`${what}: LEB128 value does not fit in 33 bits`, start);
+        if (b & 0x80) this.fail(`${what}: LEB128 longer than 5 bytes`, at);
+        const high = b & 0x70;
+        if (high !== 0x00 && high !== 0x70) this.fail(`${what}: LEB128 value does not fit in 33 bits`, at);
       }
-      result += (b & 0x7f) * 2 ** (7 * i);
-      if ((b & 0x80) === 0) {
-        const width = 7 * (i + 1);
-        return b & 0x40 ? result - 2 ** Math.min(width, 35) : result;
-      }
+      value += (b & 0x7f) * 2 ** (7 * i);
+      if ((b & 0x80) === 0) return b & 0x40 ? value - 2 ** (7 * (i + 1)) : value;
     }
     /* c8 ignore next */
-    return this.fail(`${what}: LEB128 longer than 5 bytes`, start);
-  }
-
-  skip(n: number, what: string): void {
-    if (n > this.end - this.pos) this.truncated(what);
-    this.pos += n;
+    return this.fail(`${what}: LEB128 longer than 5 bytes`, at);
   }
 
   /** A name: a u32 byte length, then that many bytes of valid UTF-8. */
   name(what: string): string {
-    const len = this.u32(`${what} length`);
+    const length = this.u32(`${what} length`);
     const at = this.offset;
-    if (len > this.end - this.pos) this.truncated(what);
-    const raw = this.buf.subarray(this.pos, this.pos + len);
-    this.pos += len;
+    if (length > this.remaining) this.truncated(what);
+    const raw = this.buf.subarray(this.pos, this.pos + length);
+    this.pos += length;
     try {
       return utf8.decode(raw);
     } catch {
@@ -205,60 +197,55 @@ class Cursor {
   }
 }
 
-/** A value type: number, vector or reference type. */
-function skipValType(c: Cursor, what: string): void {
-  const at = c.offset;
-  const t = c.byte(what);
-  if (t >= 0x7b && t <= 0x7f) return; // v128 f64 f32 i64 i32
-  if (!skipRefTypeAfter(c, t, what)) c.fail(`${what}: unknown value type 0x${hex([t])}`, at);
-}
-
 /**
- * Finishes a reference type whose first byte `t` was read: the short forms of the abstract heap types
- * (funcref 0x70, externref 0x6f, and the GC / exception-handling ones 0x69..0x74), or `ref` / `ref null`
- * (0x64 / 0x63) followed by a heap type. Returns false when `t` starts no reference type.
+ * Finishes a reference type whose first byte `t` was read: the one-byte abstract forms (funcref 0x70,
+ * externref 0x6f, and the GC and exception-handling ones 0x69..0x74), or `ref` / `ref null` (0x64 / 0x63)
+ * followed by a heap type. Returns false when `t` begins no reference type.
  */
-function skipRefTypeAfter(c: Cursor, t: number, what: string): boolean {
-  if (t >= 0x69 && t <= 0x74 && t !== 0x6f + 0 - 0 && t !== 0x70) return true; // GC/EH abstract shorthands
-  if (t === 0x6f || t === 0x70) return true;
-  if (t === 0x63 || t === 0x64) {
-    const at = c.offset;
-    const heap = c.s33(`${what} heap type`);
-    // A heap type is a type index (>= 0) or an abstract heap type, encoded as a negative one-byte value.
-    if (heap < 0 && (heap < -0x40 || heap > -1)) c.fail(`${what}: invalid heap type`, at);
-    return true;
-  }
-  return false;
+function finishRefType(c: Cursor, t: number, what: string): boolean {
+  if (t >= 0x69 && t <= 0x74) return true;
+  if (t !== 0x63 && t !== 0x64) return false;
+  const at = c.offset;
+  const heap = c.s33(`${what} heap type`);
+  // A type index (>= 0), or an abstract heap type: a negative value that fits in one byte.
+  if (heap < -0x40) c.fail(`${what}: invalid heap type`, at);
+  return true;
 }
 
 function skipRefType(c: Cursor, what: string): void {
   const at = c.offset;
   const t = c.byte(what);
-  if (!skipRefTypeAfter(c, t, what)) c.fail(`${what}: unknown reference type 0x${hex([t])}`, at);
+  if (!finishRefType(c, t, what)) c.fail(`${what}: unknown reference type 0x${hex([t])}`, at);
+}
+
+function skipValType(c: Cursor, what: string): void {
+  const at = c.offset;
+  const t = c.byte(what);
+  if (t >= 0x7b && t <= 0x7f) return; // v128, f64, f32, i64, i32
+  if (!finishRefType(c, t, what)) c.fail(`${what}: unknown value type 0x${hex([t])}`, at);
 }
 
 /**
- * Limits of a table or memory. Flags: bit 0 a maximum follows, bit 1 shared (threads), bit 2 64-bit
- * (memory64 / table64) so the bounds are u64; 0..7 are accepted.
+ * Limits of a table or memory. Flags 0x00..0x07: bit 0 a maximum follows, bit 1 shared (threads), bit 2
+ * 64-bit bounds (memory64 / table64), whose minimum and maximum are then u64.
  */
 function skipLimits(c: Cursor, what: string): void {
   const at = c.offset;
   const flags = c.byte(`${what} limits flags`);
-  if (flags > 7) c.fail(`${what}: invalid limits flags 0x${hex([flags])} (0x00..0x07 are defined)`, at);
-  const wide = (flags & 0x04) !== 0;
-  const read = (part: string) => (wide ? c.u64(`${what} ${part}`) : c.u32(`${what} ${part}`));
-  read('minimum');
-  if (flags & 0x01) read('maximum');
+  if (flags > 0x07) c.fail(`${what}: invalid limits flags 0x${hex([flags])}`, at);
+  const bound = (part: string) => (flags & 0x04 ? c.skipU64(`${what} ${part}`) : c.u32(`${what} ${part}`));
+  bound('minimum');
+  if (flags & 0x01) bound('maximum');
 }
 
-function skipImportDesc(c: Cursor, what: string): void {
+function skipImportDescriptor(c: Cursor, what: string): void {
   const at = c.offset;
   const kind = c.byte(`${what} kind`);
   switch (kind) {
-    case 0x00: // func: type index
+    case 0x00: // function: a type index
       c.u32(`${what} type index`);
       return;
-    case 0x01: // table: reference type + limits
+    case 0x01: // table: element reference type, then limits
       skipRefType(c, `${what} table element type`);
       skipLimits(c, `${what} table`);
       return;
@@ -266,18 +253,18 @@ function skipImportDesc(c: Cursor, what: string): void {
       skipLimits(c, `${what} memory`);
       return;
     case 0x03: {
-      // global: value type + mutability
+      // global: value type, then mutability
       skipValType(c, `${what} global type`);
       const mutAt = c.offset;
-      const mut = c.byte(`${what} global mutability`);
-      if (mut > 1) c.fail(`${what}: invalid global mutability 0x${hex([mut])}`, mutAt);
+      const mutability = c.byte(`${what} global mutability`);
+      if (mutability > 1) c.fail(`${what}: invalid global mutability 0x${hex([mutability])}`, mutAt);
       return;
     }
     case 0x04: {
-      // tag: attribute (0 = exception) + type index
+      // tag: attribute 0 (exception), then a type index
       const attrAt = c.offset;
-      const attr = c.byte(`${what} tag attribute`);
-      if (attr !== 0) c.fail(`${what}: invalid tag attribute 0x${hex([attr])}`, attrAt);
+      const attribute = c.byte(`${what} tag attribute`);
+      if (attribute !== 0) c.fail(`${what}: invalid tag attribute 0x${hex([attribute])}`, attrAt);
       c.u32(`${what} type index`);
       return;
     }
@@ -289,54 +276,46 @@ function skipImportDesc(c: Cursor, what: string): void {
 function parseImports(c: Cursor): number {
   const count = c.u32('import count');
   for (let i = 0; i < count; i++) {
-    const what = `import ${i}`;
-    c.name(`${what} module name`);
-    c.name(`${what} field name`);
-    skipImportDesc(c, what);
+    c.name(`import ${i} module name`);
+    c.name(`import ${i} field name`);
+    skipImportDescriptor(c, `import ${i}`);
   }
   return count;
 }
 
-function parseExports(c: Cursor): { names: string[]; abi: ProxyAbi | null } {
+function parseExports(c: Cursor): { names: string[]; proxyAbi: ProxyAbi | null } {
   const count = c.u32('export count');
   const names: string[] = [];
-  let abi: ProxyAbi | null = null;
+  let proxyAbi: ProxyAbi | null = null;
   for (let i = 0; i < count; i++) {
-    const what = `export ${i}`;
-    const name = c.name(`${what} name`);
+    const name = c.name(`export ${i} name`);
     const kindAt = c.offset;
-    const kind = c.byte(`${what} kind`);
-    if (kind >= EXTERNAL_KINDS.length) c.fail(`${what} ("${name}"): unknown export kind 0x${hex([kind])}`, kindAt);
-    c.u32(`${what} index`);
+    const kind = c.byte(`export ${i} kind`);
+    if (kind >= EXPORT_KINDS) c.fail(`export ${i} (${JSON.stringify(name)}): unknown export kind 0x${hex([kind])}`, kindAt);
+    c.u32(`export ${i} index`);
     names.push(name);
-    const declared = kind === 0 ? ABI_EXPORTS.get(name) : undefined;
-    if (declared && (abi === null || ABI_ORDER.indexOf(declared) > ABI_ORDER.indexOf(abi))) abi = declared;
+    const abi = kind === 0 ? ABI_EXPORTS.get(name) : undefined;
+    if (abi && (proxyAbi === null || ABI_ORDER.indexOf(abi) > ABI_ORDER.indexOf(proxyAbi))) proxyAbi = abi;
   }
-  return { names, abi };
+  return { names, proxyAbi };
 }
 
-function sectionLabel(kind: ModuleKind, id: number): string {
-  return kind === 'core' ? `${SECTION_NAMES[id] ?? 'unknown'} section (id ${id})` : `component section (id ${id})`;
+function label(kind: ModuleKind, id: number): string {
+  return kind === 'core' ? `${CORE_SECTION_NAMES[id] ?? 'unknown'} section (id ${id})` : `component section ${id}`;
 }
 
-/** Checks that a sub-parser consumed its section exactly. */
-function expectEnd(c: Cursor, label: string): void {
-  if (!c.atEnd) c.fail(`unexpected bytes after the last entry of the ${label}`);
-}
-
-function* parse(size: number): Generator<Need, ModuleInfo, Uint8Array> {
+function* parse(size: number): Generator<{ at: number; length: number }, ModuleInfo, Uint8Array> {
+  // --- Header: magic and version.
   const head = yield { at: 0, length: 8 };
   for (let i = 0; i < 4; i++) {
     if (i >= head.length) {
-      throw new WasmFormatError('truncated: a WebAssembly binary starts with 00 61 73 6d and holds at least 8 bytes', head.length);
+      throw new WasmFormatError('truncated: a WebAssembly binary starts with 00 61 73 6d and holds at least 8 bytes', i);
     }
     if (head[i] !== MAGIC[i]) {
       throw new WasmFormatError(`not a WebAssembly binary: it starts with ${hex(head.subarray(0, 4))}, not 00 61 73 6d`, i);
     }
   }
-  if (head.length < 8) {
-    throw new WasmFormatError('truncated header: a WebAssembly binary holds at least 8 bytes', head.length);
-  }
+  if (head.length < 8) throw new WasmFormatError('truncated header: a WebAssembly binary holds at least 8 bytes', head.length);
   const version = head.subarray(4, 8);
   let kind: ModuleKind;
   if (CORE_VERSION.every((b, i) => version[i] === b)) kind = 'core';
@@ -348,61 +327,95 @@ function* parse(size: number): Generator<Need, ModuleInfo, Uint8Array> {
     );
   }
 
-  const maxId = kind === 'core' ? CORE_MAX_SECTION_ID : COMPONENT_MAX_SECTION_ID;
+  // --- Sections.
   const sections: SectionInfo[] = [];
   const seen = new Set<number>();
   let imports = 0;
   let exports = 0;
   let exportNames: string[] = [];
   let proxyAbi: ProxyAbi | null = null;
+  // Counts that must agree in a core module; a cut at a section boundary usually breaks them.
+  let functions: { count: number; at: number } | undefined;
+  let bodies: { count: number; at: number } | undefined;
+  let dataCount: { count: number; at: number } | undefined;
+  let dataSegments: { count: number; at: number } | undefined;
 
   let pos = 8;
   while (pos < size) {
-    if (sections.length >= MAX_SECTIONS) {
-      throw new WasmFormatError(`more than ${MAX_SECTIONS} sections`, pos);
-    }
-    // The id byte and up to 5 bytes of size.
+    if (sections.length >= MAX_SECTIONS) throw new WasmFormatError(`more than ${MAX_SECTIONS} sections`, pos);
+    // The id byte and at most 5 bytes of size.
     const header = yield { at: pos, length: 6 };
     const hc = new Cursor(header, pos, header.length, 'the file');
     const id = hc.byte('section id');
+    const maxId = kind === 'core' ? Core.Tag : COMPONENT_MAX_ID;
     if (id > maxId) hc.fail(`unknown section id ${id}`, pos);
     const sizeAt = hc.offset;
-    const payloadSize = hc.u32(`${sectionLabel(kind, id)} size`);
+    const payload = hc.u32(`${label(kind, id)} size`);
     const start = hc.offset;
-    if (payloadSize > size - start) {
-      throw new WasmFormatError(
-        `${sectionLabel(kind, id)} declares ${payloadSize} bytes but only ${size - start} remain in the file`,
-        sizeAt,
-      );
+    if (payload > size - start) {
+      throw new WasmFormatError(`${label(kind, id)} declares ${payload} bytes but only ${size - start} remain in the file`, sizeAt);
     }
-    if (kind === 'core' && id !== 0) {
-      if (seen.has(id)) throw new WasmFormatError(`duplicate ${sectionLabel(kind, id)}`, pos);
+    if (kind === 'core' && id !== Core.Custom) {
+      if (seen.has(id)) throw new WasmFormatError(`a second ${label(kind, id)}`, pos);
       seen.add(id);
     }
-    sections.push({ id, offset: start, size: payloadSize });
+    sections.push({ id, offset: start, size: payload });
+    const region = `the ${label(kind, id)}`;
 
-    if (kind === 'core' && (id === CORE_IMPORT || id === CORE_EXPORT)) {
-      const body = yield { at: start, length: payloadSize };
-      const label = sectionLabel(kind, id);
-      const c = new Cursor(body, start, payloadSize, `the ${label}`);
-      if (id === CORE_IMPORT) {
+    if (id === Core.Custom) {
+      // Custom sections (the same in both layers) start with a name; the rest is opaque.
+      const opening = yield { at: start, length: Math.min(payload, 5) };
+      const c = new Cursor(opening, start, opening.length, region);
+      const nameLength = c.u32('custom section name length');
+      if (nameLength > payload - c.pos) c.fail(`custom section name runs past the end of ${region}`);
+    } else if (kind === 'core' && (id === Core.Import || id === Core.Export)) {
+      const body = yield { at: start, length: payload };
+      const c = new Cursor(body, start, payload, region);
+      if (id === Core.Import) {
         imports = parseImports(c);
       } else {
         const parsed = parseExports(c);
-        exports = parsed.names.length;
         exportNames = parsed.names;
-        proxyAbi = parsed.abi;
+        exports = parsed.names.length;
+        proxyAbi = parsed.proxyAbi;
       }
-      expectEnd(c, label);
+      if (c.remaining > 0) c.fail(`unexpected bytes after the last entry of ${region}`);
+    } else if (kind === 'core' && (id === Core.Function || id === Core.Code || id === Core.Data || id === Core.DataCount)) {
+      // Only the leading count (a data count section is nothing else).
+      const opening = yield { at: start, length: Math.min(payload, 5) };
+      const c = new Cursor(opening, start, opening.length, region);
+      const count = { count: c.u32(id === Core.DataCount ? 'data count' : 'entry count'), at: start };
+      if (id === Core.DataCount && c.pos !== payload) c.fail(`unexpected bytes after the count in ${region}`);
+      if (id === Core.Function) functions = count;
+      else if (id === Core.Code) bodies = count;
+      else if (id === Core.Data) dataSegments = count;
+      else dataCount = count;
     } else if (kind === 'component' && (id === COMPONENT_IMPORT || id === COMPONENT_EXPORT)) {
-      // Only the leading vector count; the entries themselves are not decoded.
-      const body = yield { at: start, length: Math.min(payloadSize, 5) };
-      const c = new Cursor(body, start, body.length, `the ${sectionLabel(kind, id)}`);
+      // Only the leading vector count; the entries are not decoded.
+      const opening = yield { at: start, length: Math.min(payload, 5) };
+      const c = new Cursor(opening, start, opening.length, region);
       const count = c.u32(id === COMPONENT_IMPORT ? 'import count' : 'export count');
       if (id === COMPONENT_IMPORT) imports += count;
       else exports += count;
     }
-    pos = start + payloadSize;
+    pos = start + payload;
+  }
+
+  if (kind === 'core') {
+    const declared = functions?.count ?? 0;
+    const defined = bodies?.count ?? 0;
+    if (declared !== defined) {
+      throw new WasmFormatError(
+        `the function section declares ${declared} functions but the code section holds ${defined} bodies (truncated?)`,
+        bodies ? bodies.at : size,
+      );
+    }
+    if (dataCount && dataCount.count !== (dataSegments?.count ?? 0)) {
+      throw new WasmFormatError(
+        `the data count section declares ${dataCount.count} segments but the data section holds ${dataSegments?.count ?? 0} (truncated?)`,
+        dataSegments ? dataSegments.at : size,
+      );
+    }
   }
 
   return { kind, size, imports, exports, exportNames, proxyAbi, sections };
@@ -410,59 +423,60 @@ function* parse(size: number): Generator<Need, ModuleInfo, Uint8Array> {
 
 /** Parses the structure of a Wasm binary held in memory. Throws WasmFormatError when it is malformed. */
 export function inspectModule(bytes: Uint8Array): ModuleInfo {
-  const gen = parse(bytes.length);
-  let step = gen.next();
+  const parser = parse(bytes.length);
+  let step = parser.next();
   while (!step.done) {
     const { at, length } = step.value;
-    step = gen.next(bytes.subarray(at, Math.min(at + length, bytes.length)));
+    step = parser.next(bytes.subarray(at, Math.min(at + length, bytes.length)));
   }
   return step.value;
 }
 
-/** Bytes read around each small request, so consecutive section headers cost one read. */
+/** Small requests are served from a window of this many bytes, so consecutive section headers cost one read. */
 const WINDOW = 64 * 1024;
 
 /**
- * Parses the structure of the Wasm binary at `path` without loading it whole: the header and section
- * headers come from positioned reads through a 64 KiB window, and only the import and export sections
- * are read in full. File-system errors (ENOENT, EISDIR, ...) propagate unchanged.
+ * Parses the structure of the Wasm binary at `path` without loading it whole: the header, the section
+ * headers and the first bytes of some sections come from positioned reads through a 64 KiB window, and
+ * only the import and export sections are read in full. Throws WasmFormatError when it is malformed;
+ * file-system errors (ENOENT, EISDIR, ...) are passed on unchanged.
  */
 export async function inspectModuleFile(path: string): Promise<ModuleInfo> {
-  const fh = await open(path, 'r');
+  const file = await open(path, 'r');
   try {
-    const { size } = await fh.stat();
+    const { size } = await file.stat();
     let window = new Uint8Array(0);
     let windowAt = 0;
 
     const readAt = async (at: number, length: number): Promise<Uint8Array> => {
-      const want = Math.max(0, Math.min(length, size - at));
-      if (at >= windowAt && at + want <= windowAt + window.length) {
-        return window.subarray(at - windowAt, at - windowAt + want);
+      const wanted = Math.max(0, Math.min(length, size - at));
+      if (at >= windowAt && at + wanted <= windowAt + window.length) {
+        return window.subarray(at - windowAt, at - windowAt + wanted);
       }
-      const small = want <= WINDOW / 4;
-      const buf = new Uint8Array(small ? Math.min(WINDOW, size - at) : want);
+      const small = wanted <= WINDOW / 4;
+      const buffer = new Uint8Array(small ? Math.max(0, Math.min(WINDOW, size - at)) : wanted);
       let filled = 0;
-      while (filled < buf.length) {
-        const { bytesRead } = await fh.read(buf, filled, buf.length - filled, at + filled);
-        if (bytesRead === 0) break; // the file shrank under us; the parser sees a truncation
+      while (filled < buffer.length) {
+        const { bytesRead } = await file.read(buffer, filled, buffer.length - filled, at + filled);
+        if (bytesRead === 0) break; // the file shrank since stat(): the parser sees a truncation
         filled += bytesRead;
       }
-      const got = buf.subarray(0, filled);
+      const got = buffer.subarray(0, filled);
       if (small) {
         window = got;
         windowAt = at;
       }
-      return got.subarray(0, Math.min(want, filled));
+      return got.subarray(0, Math.min(wanted, filled));
     };
 
-    const gen = parse(size);
-    let step = gen.next();
+    const parser = parse(size);
+    let step = parser.next();
     while (!step.done) {
       const { at, length } = step.value;
-      step = gen.next(await readAt(at, length));
+      step = parser.next(await readAt(at, length));
     }
     return step.value;
   } finally {
-    await fh.close();
+    await file.close();
   }
 }
