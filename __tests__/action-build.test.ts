@@ -43,10 +43,9 @@ describe('push: false with an OCI layout', () => {
     expect(run.summary).toContain(outputs.digest);
 
     const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-    expect(index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'])).toEqual([
-      '1.2.0',
-      'latest',
-    ]);
+    expect(index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'])).toEqual(
+      ['1.2.0', 'latest'],
+    );
     for (const tag of ['1.2.0', 'latest']) {
       const raw = execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:${tag}`]);
       expect(`sha256:${execFileSync('sha256sum', { input: raw }).toString().split(' ')[0]}`).toBe(outputs.digest);
@@ -82,7 +81,11 @@ describe('push: false with an OCI layout', () => {
     const moduleHex = manifest.layers[1].digest.slice(7);
     expect(Buffer.compare(readFileSync(join(copied, moduleHex)), fixtureBytes())).toBe(0);
     const config = JSON.parse(readFileSync(join(copied, manifest.config.digest.slice(7)), 'utf8'));
-    expect(config).toEqual({ type: 'envoy_proxy', abiVersions: ['v0-4689a30309abf31aee9ae36e73d34b1bb182685f'], config: { rootIds: ['my_root'] } });
+    expect(config).toEqual({
+      type: 'envoy_proxy',
+      abiVersions: ['v0-4689a30309abf31aee9ae36e73d34b1bb182685f'],
+      config: { rootIds: ['my_root'] },
+    });
   });
 
   it('writes a Docker-flavour manifest into the layout', async () => {
@@ -94,7 +97,8 @@ describe('push: false with an OCI layout', () => {
     const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', run.outputs.sha256!), 'utf8'));
     expect(manifest.layers[0].mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
     expect(manifest).not.toHaveProperty('annotations');
-    for (const d of [manifest.config, ...manifest.layers]) expect(existsSync(join(layout, 'blobs', 'sha256', d.digest.slice(7)))).toBe(true);
+    for (const d of [manifest.config, ...manifest.layers])
+      expect(existsSync(join(layout, 'blobs', 'sha256', d.digest.slice(7)))).toBe(true);
   });
 
   it('replaces an existing layout', async () => {
@@ -167,14 +171,26 @@ describe('bad input: one clear error line, exit code 1, nothing written', () => 
     ['over the size cap', () => ({ wasm: join(work, 'huge.wasm') }), /Input `wasm`: .*over the 268435456-byte limit/],
     ['unknown variant', () => ({ wasm: FIXTURE_MODULE, variant: 'wasi' }), /Input `variant`: "wasi" is not supported/],
     ['unknown media-types', () => ({ wasm: FIXTURE_MODULE, 'media-types': 'v1' }), /Input `media-types`: "v1" is not supported/],
-    ['docker with oci', () => ({ wasm: FIXTURE_MODULE, variant: 'oci', 'media-types': 'docker' }), /Input `media-types`: "docker" applies only/],
+    [
+      'docker with oci',
+      () => ({ wasm: FIXTURE_MODULE, variant: 'oci', 'media-types': 'docker' }),
+      /Input `media-types`: "docker" applies only/,
+    ],
     ['upper-case repository', () => ({ wasm: FIXTURE_MODULE, tags: 'ghcr.io/Acme/filter:1' }), /Input `tags`: .*"ghcr.io\/acme\/filter:1"/],
     ['bad tag syntax', () => ({ wasm: FIXTURE_MODULE, tags: 'ghcr.io/acme/filter:.1' }), /Input `tags`: .*invalid tag ".1"/],
     ['empty tag', () => ({ wasm: FIXTURE_MODULE, tags: 'ghcr.io/acme/filter:' }), /Input `tags`: .*invalid tag ""/],
-    ['malformed annotation', () => ({ wasm: FIXTURE_MODULE, annotations: 'just-a-key' }), /Input `annotations`: "just-a-key" is not key=value/],
+    [
+      'malformed annotation',
+      () => ({ wasm: FIXTURE_MODULE, annotations: 'just-a-key' }),
+      /Input `annotations`: "just-a-key" is not key=value/,
+    ],
     ['malformed label', () => ({ wasm: FIXTURE_MODULE, labels: '=value' }), /Input `labels`: "=value" is not key=value/],
     ['oci-layout is a file', () => ({ wasm: FIXTURE_MODULE, 'oci-layout': join(work, 'a-file') }), /Input `oci-layout`: .*is a file/],
-    ['oci-layout is a foreign directory', () => ({ wasm: FIXTURE_MODULE, 'oci-layout': work }), /Input `oci-layout`: .*is not an OCI image layout/],
+    [
+      'oci-layout is a foreign directory',
+      () => ({ wasm: FIXTURE_MODULE, 'oci-layout': work }),
+      /Input `oci-layout`: .*is not an OCI image layout/,
+    ],
   ];
 
   it.each(cases)('%s', async (_name, inputs, message) => {

@@ -3,13 +3,22 @@ import { parseWwwAuthenticate, pushScopes } from '../src/registry/auth.js';
 
 describe('parseWwwAuthenticate', () => {
   it('reads a Docker Hub Bearer challenge', () => {
-    expect(parseWwwAuthenticate('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/x:pull,push"')).toEqual([
-      { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/x:pull,push' } },
+    expect(
+      parseWwwAuthenticate(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/x:pull,push"',
+      ),
+    ).toEqual([
+      {
+        scheme: 'bearer',
+        params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/x:pull,push' },
+      },
     ]);
   });
 
   it('reads Basic, unquoted values, spaces around "=", and escaped quotes', () => {
-    expect(parseWwwAuthenticate('Basic realm="Registry \\"Realm\\""')).toEqual([{ scheme: 'basic', params: { realm: 'Registry "Realm"' } }]);
+    expect(parseWwwAuthenticate('Basic realm="Registry \\"Realm\\""')).toEqual([
+      { scheme: 'basic', params: { realm: 'Registry "Realm"' } },
+    ]);
     expect(parseWwwAuthenticate('Bearer realm = https://r.example/token , service=reg')).toEqual([
       { scheme: 'bearer', params: { realm: 'https://r.example/token', service: 'reg' } },
     ]);

@@ -64,9 +64,16 @@ describe('the build step through the bundled action', () => {
   });
 
   it('fails with the command exit code named', async () => {
-    const run = await runAction({ 'build-command': 'echo compiling; exit 3', 'working-directory': dir, wasm: 'out/none.wasm', push: 'false' });
+    const run = await runAction({
+      'build-command': 'echo compiling; exit 3',
+      'working-directory': dir,
+      wasm: 'out/none.wasm',
+      push: 'false',
+    });
     expect(run.code).toBe(1);
-    expect(errorLines(run)).toEqual([expect.stringMatching(/^::error title=Invalid input%3A build-command::Input `build-command`: exited with code 3/)]);
+    expect(errorLines(run)).toEqual([
+      expect.stringMatching(/^::error title=Invalid input%3A build-command::Input `build-command`: exited with code 3/),
+    ]);
   });
 
   it('fails clearly when the module is missing after the build', async () => {
@@ -156,7 +163,11 @@ describe('runBuildStep with the cache module spied on', () => {
     mkdirSync(join(dir, 'sub'), { recursive: true });
     writeFileSync(join(dir, 'sub', 'Cargo.lock'), 'x');
     const { cache } = spyCache(() => undefined);
-    await runBuildStep({ ...opts(), command: 'echo hi > made.txt', workingDirectory: join(dir, 'sub') }, recordingHost().host, async () => cache);
+    await runBuildStep(
+      { ...opts(), command: 'echo hi > made.txt', workingDirectory: join(dir, 'sub') },
+      recordingHost().host,
+      async () => cache,
+    );
     expect(readFileSync(join(dir, 'sub', 'made.txt'), 'utf8')).toBe('hi\n');
   });
 });

@@ -51,7 +51,12 @@ const env = (dockerConfig?: string): NodeJS.ProcessEnv => ({
 
 describe('resolveCredentials', () => {
   it('prefers the username/password inputs', async () => {
-    const c = await resolveCredentials('ghcr.io', { username: 'u', password: 'p', githubToken: 't', env: env(configDir('a', { auths: { 'ghcr.io': { auth: b64('x:y') } } })) });
+    const c = await resolveCredentials('ghcr.io', {
+      username: 'u',
+      password: 'p',
+      githubToken: 't',
+      env: env(configDir('a', { auths: { 'ghcr.io': { auth: b64('x:y') } } })),
+    });
     expect(c).toMatchObject({ kind: 'basic', username: 'u', password: 'p', source: 'inputs' });
     expect(secretsOf(c)).toContain('p');
   });
@@ -65,10 +70,19 @@ describe('resolveCredentials', () => {
         'https://index.docker.io/v1/': { auth: b64('hubuser:hubpass') },
       },
     });
-    expect(await resolveCredentials('registry.example.com', { env: env(d) })).toMatchObject({ kind: 'basic', username: 'alice', password: 'pa:ss', source: 'docker-config' });
+    expect(await resolveCredentials('registry.example.com', { env: env(d) })).toMatchObject({
+      kind: 'basic',
+      username: 'alice',
+      password: 'pa:ss',
+      source: 'docker-config',
+    });
     expect(await resolveCredentials('quay.io', { env: env(d) })).toMatchObject({ kind: 'basic', username: 'bob', password: 'pw' });
     expect(await resolveCredentials('myacr.azurecr.io', { env: env(d) })).toMatchObject({ kind: 'identity-token', token: 'refresh-me' });
-    expect(await resolveCredentials('docker.io', { env: env(d) })).toMatchObject({ kind: 'basic', username: 'hubuser', password: 'hubpass' });
+    expect(await resolveCredentials('docker.io', { env: env(d) })).toMatchObject({
+      kind: 'basic',
+      username: 'hubuser',
+      password: 'hubpass',
+    });
     expect(await resolveCredentials('other.example.com', { env: env(d) })).toEqual({ kind: 'anonymous', source: 'anonymous' });
   });
 

@@ -37,7 +37,13 @@ describe('contextAnnotations', () => {
       'org.opencontainers.image.version': '1.2.0',
       'org.opencontainers.image.title': 'filter',
     });
-    expect(contextAnnotations({ env: { GITHUB_SERVER_URL: 'https://ghe.example.com/', GITHUB_REPOSITORY: 'o/r' }, tags: [], sourceDateEpoch: undefined })).toEqual({
+    expect(
+      contextAnnotations({
+        env: { GITHUB_SERVER_URL: 'https://ghe.example.com/', GITHUB_REPOSITORY: 'o/r' },
+        tags: [],
+        sourceDateEpoch: undefined,
+      }),
+    ).toEqual({
       'org.opencontainers.image.source': 'https://ghe.example.com/o/r',
       'org.opencontainers.image.title': 'r',
     });
@@ -47,10 +53,16 @@ describe('contextAnnotations', () => {
 
 describe('the action in a GitHub environment', () => {
   const build = (name: string, inputs: Record<string, string>, env: Record<string, string> = {}) =>
-    runAction({ wasm: FIXTURE_MODULE, push: 'false', tags: 'ghcr.io/acme/filter:2.0.0', 'oci-layout': join(dir, name), ...inputs }, { env: { ...GITHUB_ENV, ...env } });
+    runAction(
+      { wasm: FIXTURE_MODULE, push: 'false', tags: 'ghcr.io/acme/filter:2.0.0', 'oci-layout': join(dir, name), ...inputs },
+      { env: { ...GITHUB_ENV, ...env } },
+    );
 
   it('annotates the compat manifest and labels its config; user values win', async () => {
-    const run = await build('compat', { annotations: 'org.opencontainers.image.title=custom', labels: 'org.opencontainers.image.version=9' });
+    const run = await build('compat', {
+      annotations: 'org.opencontainers.image.title=custom',
+      labels: 'org.opencontainers.image.version=9',
+    });
     expect(run.code, run.stdout).toBe(0);
     const { manifest, config } = readImage(join(dir, 'compat'));
     expect(manifest.annotations).toEqual({

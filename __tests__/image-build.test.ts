@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { extract } from 'tar-stream';
+import { extract, type Header } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { buildCompatImage, buildOciImage, rfc3339, runtimeConfigBytes, type ImageSpec } from '../src/image/build.js';
 import { writeCompatLayer } from '../src/image/compat-layer.js';
@@ -43,7 +43,7 @@ async function compatLayer(s: ImageSpec, module: Uint8Array = MODULE, level = 6)
 }
 
 async function tarEntries(tar: Buffer) {
-  const entries: Array<{ header: import('tar-stream').Header; body: Buffer }> = [];
+  const entries: Array<{ header: Header; body: Buffer }> = [];
   const ex = extract();
   const done = new Promise<void>((resolve, reject) => {
     ex.on('entry', (header, stream, next) => {
@@ -81,7 +81,9 @@ describe('runtime config', () => {
   it('uses camelCase keys and leaves out empty lists', () => {
     expect(new TextDecoder().decode(runtimeConfigBytes(spec()))).toBe('{"type":"envoy_proxy","config":{}}');
     expect(
-      new TextDecoder().decode(runtimeConfigBytes(spec({ abiVersions: ['v0-1', 'v0-2'], rootIds: ['root_a'], runtimeType: 'envoy_proxy' }))),
+      new TextDecoder().decode(
+        runtimeConfigBytes(spec({ abiVersions: ['v0-1', 'v0-2'], rootIds: ['root_a'], runtimeType: 'envoy_proxy' })),
+      ),
     ).toBe('{"type":"envoy_proxy","abiVersions":["v0-1","v0-2"],"config":{"rootIds":["root_a"]}}');
   });
 });
@@ -111,7 +113,11 @@ describe('oci variant', () => {
       'module.wasm.runtime/type': 'envoy_proxy',
     });
     const config = JSON.parse(new TextDecoder().decode((image.config.source as { bytes: Uint8Array }).bytes));
-    expect(config).toEqual({ type: 'envoy_proxy', abiVersions: ['v0-4689a30309abf31aee9ae36e73d34b1bb182685f'], config: { rootIds: ['r1'] } });
+    expect(config).toEqual({
+      type: 'envoy_proxy',
+      abiVersions: ['v0-4689a30309abf31aee9ae36e73d34b1bb182685f'],
+      config: { rootIds: ['r1'] },
+    });
     expectDescriptorsMatchBytes(image);
     // The config blob is listed twice but stored once.
     expect(imageBlobs(image).map((b) => b.descriptor.digest)).toEqual([image.manifest.config.digest, moduleDigest]);
@@ -120,7 +126,12 @@ describe('oci variant', () => {
   it('joins several ABI versions with commas and adds user annotations in sorted order', () => {
     const image = build(spec({ variant: 'oci', abiVersions: ['a', 'b'], annotations: { 'z.example/k': 'v', 'a.example/k': 'w' } }));
     const m = manifestJson(image);
-    expect(Object.keys(m.annotations as object)).toEqual(['a.example/k', 'module.wasm.runtime/abi_version', 'module.wasm.runtime/type', 'z.example/k']);
+    expect(Object.keys(m.annotations as object)).toEqual([
+      'a.example/k',
+      'module.wasm.runtime/abi_version',
+      'module.wasm.runtime/type',
+      'z.example/k',
+    ]);
     expect((m.annotations as Record<string, string>)['module.wasm.runtime/abi_version']).toBe('a,b');
   });
 
@@ -184,7 +195,12 @@ describe('compat layer', () => {
 });
 
 describe('compat image', () => {
-  const layer = { digest: sha256Digest(new Uint8Array([1])), size: 1, diffId: sha256Digest(new Uint8Array([2])), source: { kind: 'bytes' as const, bytes: new Uint8Array([1]) } };
+  const layer = {
+    digest: sha256Digest(new Uint8Array([1])),
+    size: 1,
+    diffId: sha256Digest(new Uint8Array([2])),
+    source: { kind: 'bytes' as const, bytes: new Uint8Array([1]) },
+  };
 
   it('is an OCI image with one tar+gzip layer, diff_ids and the variant annotation', () => {
     const image = buildCompatImage(spec({ labels: { 'b.example': '2', 'a.example': '1' }, annotations: { 'x.example/y': 'z' } }), layer);

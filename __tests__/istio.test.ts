@@ -80,13 +80,33 @@ describe('abiForIstioVersion', () => {
 describe('abiMismatch', () => {
   it.each<[string, Parameters<typeof abiMismatch>[0], string[], RegExp | null]>([
     ['1.5/1.6 string, 0.1.0 module', '0.1.0', [ISTIO_15], null],
-    ['1.5/1.6 string, 0.2.0 module', '0.2.0', [ISTIO_15], /\(Istio 1\.5-1\.6\) expects proxy-wasm 0\.1\.0, but the module exports proxy_abi_version_0_2_0$/],
+    [
+      '1.5/1.6 string, 0.2.0 module',
+      '0.2.0',
+      [ISTIO_15],
+      /\(Istio 1\.5-1\.6\) expects proxy-wasm 0\.1\.0, but the module exports proxy_abi_version_0_2_0$/,
+    ],
     ['1.5/1.6 string, 0.2.1 module', '0.2.1', [ISTIO_15], /expects proxy-wasm 0\.1\.0, but the module exports proxy_abi_version_0_2_1$/],
     ['1.7-1.9 string, 0.2.0 module', '0.2.0', [ISTIO_17], null],
-    ['1.7-1.9 string, 0.2.1 module', '0.2.1', [ISTIO_17], /goes with proxy-wasm 0\.2\.0, .*Istio 1\.8 and 1\.9 proxies load it, Istio 1\.7 proxies may not$/],
-    ['1.7-1.9 string, 0.1.0 module', '0.1.0', [ISTIO_17], /the Istio 1\.5\/1\.6 ABI \(Istio 1\.7-1\.9 proxies still load such modules, but declare v0-097b7f2e\w+ for one\)$/],
+    [
+      '1.7-1.9 string, 0.2.1 module',
+      '0.2.1',
+      [ISTIO_17],
+      /goes with proxy-wasm 0\.2\.0, .*Istio 1\.8 and 1\.9 proxies load it, Istio 1\.7 proxies may not$/,
+    ],
+    [
+      '1.7-1.9 string, 0.1.0 module',
+      '0.1.0',
+      [ISTIO_17],
+      /the Istio 1\.5\/1\.6 ABI \(Istio 1\.7-1\.9 proxies still load such modules, but declare v0-097b7f2e\w+ for one\)$/,
+    ],
     ['Gloo v0.2.1, 0.2.1 module', '0.2.1', ['v0.2.1'], null],
-    ['Gloo v0.2.1, 0.2.0 module', '0.2.0', ['v0.2.1'], /abi version v0\.2\.1 names proxy-wasm 0\.2\.1, but the module exports proxy_abi_version_0_2_0/],
+    [
+      'Gloo v0.2.1, 0.2.0 module',
+      '0.2.0',
+      ['v0.2.1'],
+      /abi version v0\.2\.1 names proxy-wasm 0\.2\.1, but the module exports proxy_abi_version_0_2_0/,
+    ],
     ['an unknown string', '0.1.0', ['my-own-abi'], null],
     ['the Gloo 1.5 string (its ABI is not established)', '0.2.1', ['v0-edc016b1fa5adca3ebd3d7020eaed0ad7b8814ca'], null],
     ['no declared versions', '0.2.1', [], null],
@@ -105,7 +125,12 @@ describe('abiMismatch', () => {
   });
 
   it('agrees with the mapping: the ABI of the string a legacy release gets matches that release', () => {
-    for (const [version, moduleAbi] of [['1.5', '0.1.0'], ['1.6', '0.1.0'], ['1.7', '0.2.0'], ['1.9', '0.2.0']] as const) {
+    for (const [version, moduleAbi] of [
+      ['1.5', '0.1.0'],
+      ['1.6', '0.1.0'],
+      ['1.7', '0.2.0'],
+      ['1.9', '0.2.0'],
+    ] as const) {
       const abi = abiForIstioVersion(version);
       if (abi.kind !== 'legacy') throw new Error(`${version} should be legacy`);
       expect(abiMismatch(moduleAbi, abi.abiVersions), version).toBeNull();

@@ -58,7 +58,9 @@ describe('istio-version', () => {
   it('warns when the Istio version needs another proxy-wasm ABI than the module exports', async () => {
     const run = await runAction({ wasm: FIXTURE_MODULE, 'istio-version': '1.6', push: 'false' });
     expect(run.code, run.stdout).toBe(0);
-    expect(warnings(run.stdout)).toEqual([expect.stringMatching(/title=ABI mismatch::.*expects proxy-wasm 0\.1\.0, but the module exports proxy_abi_version_0_2_1/)]);
+    expect(warnings(run.stdout)).toEqual([
+      expect.stringMatching(/title=ABI mismatch::.*expects proxy-wasm 0\.1\.0, but the module exports proxy_abi_version_0_2_1/),
+    ]);
   });
 });
 
@@ -77,7 +79,9 @@ describe('module inspection', () => {
     const run = await runAction({ wasm: noAbi, push: 'false' });
     expect(run.code).toBe(0);
     expect(run.outputs['proxy-abi']).toBe('');
-    expect(warnings(run.stdout)).toEqual([expect.stringMatching(/title=Not a proxy-wasm module\?::.*exports no proxy_abi_version_\* function/)]);
+    expect(warnings(run.stdout)).toEqual([
+      expect.stringMatching(/title=Not a proxy-wasm module\?::.*exports no proxy_abi_version_\* function/),
+    ]);
   });
 
   it('fails on a truncated module with the byte offset', async () => {
@@ -85,6 +89,8 @@ describe('module inspection', () => {
     writeFileSync(cut, readFileSync(FIXTURE_MODULE).subarray(0, 100));
     const run = await runAction({ wasm: cut, push: 'false' });
     expect(run.code).toBe(1);
-    expect(errorLines(run)).toEqual([expect.stringMatching(/Input `wasm`: .*cut\.wasm is not a well-formed Wasm module: .* at byte offset \d+/)]);
+    expect(errorLines(run)).toEqual([
+      expect.stringMatching(/Input `wasm`: .*cut\.wasm is not a well-formed Wasm module: .* at byte offset \d+/),
+    ]);
   });
 });

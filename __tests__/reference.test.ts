@@ -13,7 +13,15 @@ describe('parseReference', () => {
     ['localhost/a/b/c:1', { registry: 'localhost', host: 'localhost', repository: 'a/b/c', tag: '1' }],
     ['127.0.0.1:5000/a__b/c-d.e:1', { registry: '127.0.0.1:5000', host: '127.0.0.1:5000', repository: 'a__b/c-d.e', tag: '1' }],
     ['[::1]:5000/acme/f:2', { registry: '[::1]:5000', host: '[::1]:5000', repository: 'acme/f', tag: '2' }],
-    ['123456789012.dkr.ecr.us-east-1.amazonaws.com/filter:1', { registry: '123456789012.dkr.ecr.us-east-1.amazonaws.com', host: '123456789012.dkr.ecr.us-east-1.amazonaws.com', repository: 'filter', tag: '1' }],
+    [
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com/filter:1',
+      {
+        registry: '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+        host: '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+        repository: 'filter',
+        tag: '1',
+      },
+    ],
   ])('%s', (input, expected) => {
     expect(parseReference(input)).toEqual(expected);
   });

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { NetworkError, type HttpResponse } from '../src/registry/http.js';
 import { backoffMs, isRetryableError, isRetryableStatus, retryAfterMs, withRetries, type RetryPolicy } from '../src/registry/retry.js';
 
-const res = (status: number, headers: Record<string, string> = {}): HttpResponse => ({ status, headers, url: new URL('http://x/'), body: Buffer.alloc(0) });
+const res = (status: number, headers: Record<string, string> = {}): HttpResponse => ({
+  status,
+  headers,
+  url: new URL('http://x/'),
+  body: Buffer.alloc(0),
+});
 const fast: RetryPolicy = { retries: 3, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 50 };
 
 describe('retry policy', () => {
@@ -40,10 +45,15 @@ describe('retry policy', () => {
     const warnings: string[] = [];
     let calls = 0;
     await expect(
-      withRetries('doing it', fast, (m) => warnings.push(m), async () => {
-        calls++;
-        return { retry: 'HTTP 503', response: res(503) };
-      }),
+      withRetries(
+        'doing it',
+        fast,
+        (m) => warnings.push(m),
+        async () => {
+          calls++;
+          return { retry: 'HTTP 503', response: res(503) };
+        },
+      ),
     ).rejects.toThrow('doing it failed after 4 attempts: HTTP 503');
     expect(calls).toBe(4);
     expect(warnings).toHaveLength(3);
@@ -53,8 +63,11 @@ describe('retry policy', () => {
   it('honours Retry-After up to the cap', async () => {
     const started = Date.now();
     let calls = 0;
-    const value = await withRetries('x', { ...fast, maxRetryAfterMs: 300 }, () => undefined, async () =>
-      ++calls === 1 ? { retry: '429', response: res(429, { 'retry-after': '100' }) } : { done: 'ok' },
+    const value = await withRetries(
+      'x',
+      { ...fast, maxRetryAfterMs: 300 },
+      () => undefined,
+      async () => (++calls === 1 ? { retry: '429', response: res(429, { 'retry-after': '100' }) } : { done: 'ok' }),
     );
     expect(value).toBe('ok');
     const elapsed = Date.now() - started;
@@ -64,9 +77,14 @@ describe('retry policy', () => {
 
   it('does not retry with retries: 0', async () => {
     let calls = 0;
-    await expect(withRetries('x', { ...fast, retries: 0 }, () => undefined, async () => (calls++, { retry: 'boom' }))).rejects.toThrow(
-      'after 1 attempt: boom',
-    );
+    await expect(
+      withRetries(
+        'x',
+        { ...fast, retries: 0 },
+        () => undefined,
+        async () => (calls++, { retry: 'boom' }),
+      ),
+    ).rejects.toThrow('after 1 attempt: boom');
     expect(calls).toBe(1);
   });
 });

@@ -93,7 +93,12 @@ describe('inspectModule on compiled fixtures', () => {
 
   it('steps over tag, memory64, externref table, v128 and funcref global imports; exports a tag', () => {
     const info = inspectModule(built.proposals);
-    expect(info).toMatchObject({ imports: 5, exports: 3, proxyAbi: '0.2.0', exportNames: ['proxy_abi_version_0_2_0', 'memory', 'failure'] });
+    expect(info).toMatchObject({
+      imports: 5,
+      exports: 3,
+      proxyAbi: '0.2.0',
+      exportNames: ['proxy_abi_version_0_2_0', 'memory', 'failure'],
+    });
     expect(info.sections.map((s) => s.id)).toEqual([1, 2, 3, 7, 10]);
   });
 
@@ -109,9 +114,34 @@ describe('inspectModule on hand-built binaries', () => {
     const exports = section(7, [2, ...name('proxy_abi_version_0_2_1'), 0x03, 0x00, ...name('proxy_abi_version_0_1_0'), 0x00, 0x00]);
     const imports = section(2, [
       3,
-      ...name('env'), ...name('shared'), 0x02, 0x03, 0x01, 0x04, // memory, flags shared|max: min 1, max 4
-      ...name('env'), ...name('m64'), 0x02, 0x07, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, // shared memory64, max 2^64-1
-      ...name('env'), ...name('t'), 0x01, 0x63, 0x70, 0x00, 0x00, // table of (ref null func), min 0
+      ...name('env'),
+      ...name('shared'),
+      0x02,
+      0x03,
+      0x01,
+      0x04, // memory, flags shared|max: min 1, max 4
+      ...name('env'),
+      ...name('m64'),
+      0x02,
+      0x07,
+      0x01,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0x01, // shared memory64, max 2^64-1
+      ...name('env'),
+      ...name('t'),
+      0x01,
+      0x63,
+      0x70,
+      0x00,
+      0x00, // table of (ref null func), min 0
     ]);
     expect(inspectModule(core(...imports, ...exports))).toMatchObject({ imports: 3, exports: 2, proxyAbi: '0.1.0' });
   });
@@ -175,8 +205,18 @@ describe('inspectModule on hand-built binaries', () => {
     ['global of type 0x40', core(...section(2, [0x01, ...name('m'), ...name('f'), 0x03, 0x40, 0x00])), /unknown value type 0x40/, 16],
     ['global mutability 2', core(...section(2, [0x01, ...name('m'), ...name('f'), 0x03, 0x7f, 0x02])), /invalid global mutability/, 17],
     ['tag attribute 1', core(...section(2, [0x01, ...name('m'), ...name('f'), 0x04, 0x01, 0x00])), /invalid tag attribute/, 16],
-    ['11-byte memory64 bound', core(...section(2, [0x01, ...name('m'), ...name('f'), 0x02, 0x04, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00])), /LEB128 longer than 10 bytes/, 17],
-    ['function without a body', core(...section(1, [0x01, 0x60, 0x00, 0x00]), ...section(3, [0x01, 0x00])), /declares 1 functions but the code section holds 0/, 18],
+    [
+      '11-byte memory64 bound',
+      core(...section(2, [0x01, ...name('m'), ...name('f'), 0x02, 0x04, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00])),
+      /LEB128 longer than 10 bytes/,
+      17,
+    ],
+    [
+      'function without a body',
+      core(...section(1, [0x01, 0x60, 0x00, 0x00]), ...section(3, [0x01, 0x00])),
+      /declares 1 functions but the code section holds 0/,
+      18,
+    ],
     ['empty custom section', core(0x00, 0x00), /custom section name length runs past/, 10],
     ['custom section name past its end', core(...section(0, [0x05, 0x61])), /custom section name runs past/, 11],
   ])('refuses %s with the offset', (_label, bytes, message, offset) => {
@@ -289,10 +329,19 @@ describe('inspectModuleFile', () => {
       ...HEAD,
       ...section(1, [0x01, 0x60, 0x00, 0x00]),
       ...section(3, [0x01, 0x00]),
-      0x00, 0x80 | (PAD & 0x7f), 0x80 | ((PAD >> 7) & 0x7f), 0x80 | ((PAD >> 14) & 0x7f), 0x80 | ((PAD >> 21) & 0x7f), PAD >>> 28,
-      0x03, ...utf8('pad'),
+      0x00,
+      0x80 | (PAD & 0x7f),
+      0x80 | ((PAD >> 7) & 0x7f),
+      0x80 | ((PAD >> 14) & 0x7f),
+      0x80 | ((PAD >> 21) & 0x7f),
+      PAD >>> 28,
+      0x03,
+      ...utf8('pad'),
     ]);
-    const after = Uint8Array.from([...section(7, [0x01, ...name('proxy_abi_version_0_2_1'), 0x00, 0x00]), ...section(10, [0x01, 0x02, 0x00, 0x0b])]);
+    const after = Uint8Array.from([
+      ...section(7, [0x01, ...name('proxy_abi_version_0_2_1'), 0x00, 0x00]),
+      ...section(10, [0x01, 0x02, 0x00, 0x0b]),
+    ]);
     const path = join(dir, 'big.wasm');
     const file = await open(path, 'w');
     try {

@@ -81,7 +81,7 @@ function freshModule(mib: number): string {
   const fd = openSync(path, 'w');
   writeSync(fd, head);
   const chunk = Buffer.alloc(MiB);
-  for (let left = payload; left > 0; ) {
+  for (let left = payload; left > 0;) {
     randomFillSync(chunk);
     const n = Math.min(left, MiB);
     writeSync(fd, chunk, 0, n);
@@ -98,7 +98,17 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = proce
 }
 
 const cliPush = (reg: RegistryFixture, module: string, tags: string[], variant = 'oci', verify = 'false') =>
-  timed(process.execPath, [CLI, 'push', '--wasm', module, '--variant', variant, '--verify', verify, ...tags.flatMap((t) => ['--tag', `${reg.host}/${t}`])]);
+  timed(process.execPath, [
+    CLI,
+    'push',
+    '--wasm',
+    module,
+    '--variant',
+    variant,
+    '--verify',
+    verify,
+    ...tags.flatMap((t) => ['--tag', `${reg.host}/${t}`]),
+  ]);
 
 async function layoutFor(module: string): Promise<string> {
   const dir = join(work, `layout${++counter}`);
@@ -135,7 +145,14 @@ async function coldStartMs(): Promise<number> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  const env = { PATH: process.env.PATH, HOME: work, INPUT_WASM: join(ROOT, '__tests__/fixtures/modules/filter.wasm'), INPUT_TAGS: `127.0.0.1:${port}/cold/start:1`, INPUT_RETRIES: '0', INPUT_SUMMARY: 'false' };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: work,
+    INPUT_WASM: join(ROOT, '__tests__/fixtures/modules/filter.wasm'),
+    INPUT_TAGS: `127.0.0.1:${port}/cold/start:1`,
+    INPUT_RETRIES: '0',
+    INPUT_SUMMARY: 'false',
+  };
   const start = process.hrtime.bigint();
   await new Promise<void>((resolveRun) => {
     const child = spawn(process.execPath, [ACTION], { env, stdio: 'ignore' });
@@ -171,14 +188,20 @@ async function main(): Promise<void> {
       const module = join(work, `real${run}.wasm`);
       // Fresh content per run: the real module with a run-specific custom section appended
       // (id 0, size 9, a name of 8 bytes).
-      writeFileSync(module, Buffer.concat([readFileSync(REAL_MODULE), Buffer.from([0, 9, 8, ...Buffer.from(`${run}-${Date.now()}`.slice(-8))])]));
+      writeFileSync(
+        module,
+        Buffer.concat([readFileSync(REAL_MODULE), Buffer.from([0, 9, 8, ...Buffer.from(`${run}-${Date.now()}`.slice(-8))])]),
+      );
       record('push esbuild.wasm', 'wasm-image', await cliPush(reg, module, [`ours/real-${run}:1`]));
     }
 
     // 2. compat packaging: tar + gzip + digests, vs tar | gzip -L and sha256sum.
     const real = join(work, 'real-pack.wasm');
     writeFileSync(real, readFileSync(REAL_MODULE));
-    const packInputs: Array<[string, () => string]> = [...PACK_SIZES.map((s): [string, () => string] => [`${s} MiB random`, () => freshModule(s)]), ['esbuild.wasm', () => real]];
+    const packInputs: Array<[string, () => string]> = [
+      ...PACK_SIZES.map((s): [string, () => string] => [`${s} MiB random`, () => freshModule(s)]),
+      ['esbuild.wasm', () => real],
+    ];
     for (const [label, make] of packInputs) {
       for (const level of LEVELS) {
         for (let run = 0; run < RUNS; run++) {
@@ -186,8 +209,19 @@ async function main(): Promise<void> {
           const dir = join(work, `pack${++counter}`);
           mkdirSync(dir);
           writeFileSync(join(dir, 'plugin.wasm'), readFileSync(module));
-          record(`compat ${label} -${level}`, 'wasm-image build', await timed(process.execPath, [CLI, 'build', '--wasm', module, '--compression-level', String(level)]));
-          record(`compat ${label} -${level}`, 'tar|gzip+sha256sum', await timed('bash', ['-c', `tar c -C ${dir} plugin.wasm | gzip -${level} > ${dir}/l.tgz && sha256sum ${dir}/l.tgz ${dir}/plugin.wasm >/dev/null`]));
+          record(
+            `compat ${label} -${level}`,
+            'wasm-image build',
+            await timed(process.execPath, [CLI, 'build', '--wasm', module, '--compression-level', String(level)]),
+          );
+          record(
+            `compat ${label} -${level}`,
+            'tar|gzip+sha256sum',
+            await timed('bash', [
+              '-c',
+              `tar c -C ${dir} plugin.wasm | gzip -${level} > ${dir}/l.tgz && sha256sum ${dir}/l.tgz ${dir}/plugin.wasm >/dev/null`,
+            ]),
+          );
           rmSync(dir, { recursive: true });
           if (module !== real) rmSync(module);
         }
@@ -198,7 +232,15 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const [one, ten] = [freshModule(PUSH_SIZES[0] as number), freshModule(PUSH_SIZES[0] as number)];
       record('tags', '1 tag', await cliPush(reg, one, [`tags/one-${run}:1`]));
-      record('tags', '10 tags', await cliPush(reg, ten, Array.from({ length: 10 }, (_, i) => `tags/ten-${run}:t${i}`)));
+      record(
+        'tags',
+        '10 tags',
+        await cliPush(
+          reg,
+          ten,
+          Array.from({ length: 10 }, (_, i) => `tags/ten-${run}:t${i}`),
+        ),
+      );
       rmSync(one);
       rmSync(ten);
     }
@@ -209,7 +251,18 @@ async function main(): Promise<void> {
     const bigCompat = freshModule(RSS_SIZE - 1);
     const rss: Record<string, number> = {};
     rss.oci = await peakRssKiB([CLI, 'push', '--wasm', big, '--variant', 'oci', '--tag', `${reg.host}/rss/oci:1`]);
-    rss.compat = await peakRssKiB([CLI, 'push', '--wasm', bigCompat, '--variant', 'compat', '--compression-level', '1', '--tag', `${reg.host}/rss/compat:1`]);
+    rss.compat = await peakRssKiB([
+      CLI,
+      'push',
+      '--wasm',
+      bigCompat,
+      '--variant',
+      'compat',
+      '--compression-level',
+      '1',
+      '--tag',
+      `${reg.host}/rss/compat:1`,
+    ]);
     rmSync(big);
     rmSync(bigCompat);
 
@@ -218,11 +271,15 @@ async function main(): Promise<void> {
 
     // Report.
     const lines: string[] = [];
-    lines.push(`wasm-image-action benchmark (${quick ? 'quick' : 'full'}; ${RUNS} runs; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version})`);
+    lines.push(
+      `wasm-image-action benchmark (${quick ? 'quick' : 'full'}; ${RUNS} runs; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version})`,
+    );
     lines.push('', `${'case'.padEnd(28)} ${'contender'.padEnd(20)} ${'median ms'.padStart(10)} ${'min-max ms'.padStart(16)}`);
     for (const [group, series] of Object.entries(results)) {
       for (const s of series) {
-        lines.push(`${group.padEnd(28)} ${s.name.padEnd(20)} ${median(s.ms).toFixed(0).padStart(10)} ${`${Math.min(...s.ms).toFixed(0)}-${Math.max(...s.ms).toFixed(0)}`.padStart(16)}`);
+        lines.push(
+          `${group.padEnd(28)} ${s.name.padEnd(20)} ${median(s.ms).toFixed(0).padStart(10)} ${`${Math.min(...s.ms).toFixed(0)}-${Math.max(...s.ms).toFixed(0)}`.padStart(16)}`,
+        );
       }
     }
     const mid = PUSH_SIZES.includes(50) ? 50 : (PUSH_SIZES[PUSH_SIZES.length - 1] as number);
@@ -230,13 +287,18 @@ async function main(): Promise<void> {
     const ratios = {
       pushVsSkopeo: med(`push ${mid} MiB`, 'wasm-image') / med(`push ${mid} MiB`, 'skopeo copy'),
       pushVsCurl: med(`push ${mid} MiB`, 'wasm-image') / med(`push ${mid} MiB`, 'curl POST+PUT'),
-      packVsTarGzip: med(`compat ${lastPack} MiB random -6`, 'wasm-image build') / med(`compat ${lastPack} MiB random -6`, 'tar|gzip+sha256sum'),
+      packVsTarGzip:
+        med(`compat ${lastPack} MiB random -6`, 'wasm-image build') / med(`compat ${lastPack} MiB random -6`, 'tar|gzip+sha256sum'),
       repushVsSkopeo: med('re-push unchanged', 'wasm-image') / med('re-push unchanged', 'skopeo copy'),
       tenVsOneTag: med('tags', '10 tags') / med('tags', '1 tag'),
       rssMiB: Math.max(rss.oci ?? 0, rss.compat ?? 0) / 1024,
       coldStartMs: med('cold start', 'node dist/index.js'),
     };
-    lines.push('', `peak RSS of a ${RSS_SIZE} MiB push: oci ${((rss.oci ?? 0) / 1024).toFixed(1)} MiB, compat ${((rss.compat ?? 0) / 1024).toFixed(1)} MiB`, '');
+    lines.push(
+      '',
+      `peak RSS of a ${RSS_SIZE} MiB push: oci ${((rss.oci ?? 0) / 1024).toFixed(1)} MiB, compat ${((rss.compat ?? 0) / 1024).toFixed(1)} MiB`,
+      '',
+    );
     lines.push(`${'target'.padEnd(34)} ${'measured'.padStart(9)} ${'goal'.padStart(7)}`);
     const labels: Record<keyof typeof TARGETS, string> = {
       pushVsSkopeo: `${mid} MiB push / skopeo copy`,
@@ -249,7 +311,9 @@ async function main(): Promise<void> {
     };
     for (const key of Object.keys(TARGETS) as Array<keyof typeof TARGETS>) {
       const ok = ratios[key] <= TARGETS[key];
-      lines.push(`${labels[key].padEnd(34)} ${ratios[key].toFixed(2).padStart(9)} ${`≤ ${TARGETS[key]}`.padStart(7)}  ${ok ? 'met' : 'MISSED'}`);
+      lines.push(
+        `${labels[key].padEnd(34)} ${ratios[key].toFixed(2).padStart(9)} ${`≤ ${TARGETS[key]}`.padStart(7)}  ${ok ? 'met' : 'MISSED'}`,
+      );
     }
     console.log(lines.join('\n'));
     const out = join(ROOT, 'bench', 'results', `${quick ? 'quick' : 'full'}-${stamp}.json`);

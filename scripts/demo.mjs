@@ -19,9 +19,13 @@ const builds = [
 ];
 for (const [name, flags] of builds) {
   const layout = join(out, name);
-  const json = execFileSync(process.execPath, [cli, 'build', '--wasm', module, '--tag', `localhost:5000/demo/filter:${name}`, '--oci-layout', layout, ...flags], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const json = execFileSync(
+    process.execPath,
+    [cli, 'build', '--wasm', module, '--tag', `localhost:5000/demo/filter:${name}`, '--oci-layout', layout, ...flags],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const outputs = JSON.parse(json.toString());
   console.log(`${name.padEnd(14)} ${outputs.digest}  ${layout}`);
 }

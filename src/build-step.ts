@@ -40,7 +40,11 @@ export async function cacheKeyFor(opts: BuildStepOptions, platform = process.pla
   for (const file of opts.cacheKeyFiles) {
     const path = resolvePath(file, opts.workingDirectory);
     try {
-      hash.update(file).update('\0').update(await readFile(path)).update('\0');
+      hash
+        .update(file)
+        .update('\0')
+        .update(await readFile(path))
+        .update('\0');
     } catch {
       throw new InputError('cache-key-files', `${file} (${path}) cannot be read; list files that exist after checkout, such as Cargo.lock`);
     }

@@ -161,7 +161,8 @@ export async function cli(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);
     return 0;
   } catch (err) {
-    const message = err instanceof InputError ? err.message.replace(/^Input `([^`]+)`/, (_m, n: string) => `--${n}`) : (err as Error).message;
+    const message =
+      err instanceof InputError ? err.message.replace(/^Input `([^`]+)`/, (_m, n: string) => `--${n}`) : (err as Error).message;
     process.stderr.write(`wasm-image: error: ${message}\n`);
     return 1;
   }

@@ -200,7 +200,10 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   const mountFrom = parseReferences('mount-from', read('mount-from'));
   for (const m of mountFrom) {
     if (!tags.some((t) => t.host === m.host)) {
-      throw new InputError('mount-from', `${m.registry}/${m.repository} is not in the registry of any tag; blobs mount only within one registry`);
+      throw new InputError(
+        'mount-from',
+        `${m.registry}/${m.repository} is not in the registry of any tag; blobs mount only within one registry`,
+      );
     }
   }
 
@@ -208,8 +211,10 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   let istio: Options['istio'];
   const istioVersion = read('istio-version');
   if (istioVersion) {
-    if (abiVersions.length > 0) throw new InputError('istio-version', 'fills abi-versions from the known mapping; give istio-version or abi-versions, not both');
-    if (variant === 'wasm') throw new InputError('istio-version', 'applies to the Envoy variants (compat, oci); variant wasm is not for Istio');
+    if (abiVersions.length > 0)
+      throw new InputError('istio-version', 'fills abi-versions from the known mapping; give istio-version or abi-versions, not both');
+    if (variant === 'wasm')
+      throw new InputError('istio-version', 'applies to the Envoy variants (compat, oci); variant wasm is not for Istio');
     try {
       istio = { version: istioVersion, abi: abiForIstioVersion(istioVersion) };
     } catch (err) {

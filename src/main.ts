@@ -83,7 +83,10 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
   if (built) host.setOutput('cache-hit', String(built.cacheHit));
   const module = await checkModuleFile(options.wasm, options.variant === 'wasm').catch((err: unknown) => {
     if (build && err instanceof InputError && !existsSync(options.wasm)) {
-      throw new InputError('wasm', `${options.wasm} does not exist after build-command ran; check the build's output path (relative to working-directory)`);
+      throw new InputError(
+        'wasm',
+        `${options.wasm} does not exist after build-command ran; check the build's output path (relative to working-directory)`,
+      );
     }
     throw err;
   });
@@ -107,7 +110,12 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
   const connectLog = new BufferedLog(host);
   const pushOptions: PushOptions | undefined = options.push
     ? {
-        credentials: { username: options.username, password: options.password, githubToken: options.githubToken, githubActor: process.env.GITHUB_ACTOR },
+        credentials: {
+          username: options.username,
+          password: options.password,
+          githubToken: options.githubToken,
+          githubActor: process.env.GITHUB_ACTOR,
+        },
         insecureRegistries: options.insecureRegistries,
         retry: { retries: options.retries },
         timeoutMs: options.requestTimeoutMs,

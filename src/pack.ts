@@ -42,7 +42,8 @@ export async function packModule(module: ModuleFile, spec: ImageSpec, workDir: s
     const { digest, size } = await hashFile(module.path);
     if (size !== module.size) throw new Error(`${module.path} changed while it was being read`);
     const blob = { digest, size, source: { kind: 'file' as const, path: module.path } };
-    const image = spec.variant === 'oci' ? buildOciImage(spec, blob) : buildCncfImage(spec, blob, module.kind === 'component' ? 'wasip2' : 'wasip1');
+    const image =
+      spec.variant === 'oci' ? buildOciImage(spec, blob) : buildCncfImage(spec, blob, module.kind === 'component' ? 'wasip2' : 'wasip1');
     return { image, wasm: { digest, size } };
   }
   const layerPath = join(workDir, 'layer.tar.gz');

@@ -65,7 +65,12 @@ describe('cancellation', () => {
     writeFileSync(output, '');
     const child = spawn(process.execPath, [ACTION], {
       env: cleanEnv({
-        ...inputEnv({ wasm: FIXTURE_MODULE, tags: `${proxy.host}/cancel/filter:1`, username: reg.username as string, password: reg.password as string }),
+        ...inputEnv({
+          wasm: FIXTURE_MODULE,
+          tags: `${proxy.host}/cancel/filter:1`,
+          username: reg.username as string,
+          password: reg.password as string,
+        }),
         GITHUB_OUTPUT: output,
         HOME: work,
       }),

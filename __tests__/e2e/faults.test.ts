@@ -1,7 +1,14 @@
 // The registry client under faults: a fault-injecting proxy in front of the real registry.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFaultProxy, startStorageServer, type Fault, type FaultProxy, type FaultRule, type StorageServer } from '../helpers/fault-proxy.js';
+import {
+  startFaultProxy,
+  startStorageServer,
+  type Fault,
+  type FaultProxy,
+  type FaultRule,
+  type StorageServer,
+} from '../helpers/fault-proxy.js';
 import { expectNoSecrets } from '../helpers/consumer.js';
 import { packFixture, push, pushError } from '../helpers/push.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
@@ -13,7 +20,9 @@ let packed: PackedImage;
 let big: PackedImage;
 let n = 0;
 
-const creds = () => ({ credentials: { username: reg.username as string, password: reg.password as string, env: { HOME: '/nonexistent' } } });
+const creds = () => ({
+  credentials: { username: reg.username as string, password: reg.password as string, env: { HOME: '/nonexistent' } },
+});
 const basic = () => `Basic ${Buffer.from(`${reg.username}:${reg.password}`).toString('base64')}`;
 const repo = (name: string) => `${proxy.host}/faults/${name}-${++n}`;
 
@@ -23,7 +32,10 @@ async function tagDigest(ref: string): Promise<string | undefined> {
   const [name, tag] = path.split(':') as [string, string];
   const res = await fetch(`${reg.url}/v2/${name}/manifests/${tag}`, {
     method: 'HEAD',
-    headers: { Authorization: basic(), Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    headers: {
+      Authorization: basic(),
+      Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+    },
     signal: AbortSignal.timeout(5000),
   });
   return res.status === 200 ? (res.headers.get('docker-content-digest') ?? undefined) : undefined;
@@ -73,16 +85,40 @@ const status = (s: number, headers?: Record<string, string>, body?: string): Fau
 
 const SCENARIOS: Scenario[] = [
   { name: '503 on a blob upload', rules: [{ match: BLOB_PUT, fault: status(503), times: 2 }], expect: { ok: true } },
-  { name: '502 and 500 on the upload session', rules: [{ match: UPLOAD_POST, fault: status(502) }, { match: UPLOAD_POST, fault: status(500) }], expect: { ok: true } },
-  { name: '429 with Retry-After in seconds', rules: [{ match: MANIFEST_PUT, fault: status(429, { 'Retry-After': '1' }) }], expect: { ok: true, minMs: 950 } },
+  {
+    name: '502 and 500 on the upload session',
+    rules: [
+      { match: UPLOAD_POST, fault: status(502) },
+      { match: UPLOAD_POST, fault: status(500) },
+    ],
+    expect: { ok: true },
+  },
+  {
+    name: '429 with Retry-After in seconds',
+    rules: [{ match: MANIFEST_PUT, fault: status(429, { 'Retry-After': '1' }) }],
+    expect: { ok: true, minMs: 950 },
+  },
   {
     name: '429 with Retry-After as an HTTP date',
     rules: [{ match: BLOB_HEAD, fault: status(429, { 'Retry-After': new Date(Date.now() + 1500).toUTCString() }) }],
     expect: { ok: true },
   },
-  { name: 'connection reset in the middle of the request body', rules: [{ match: BLOB_PUT, fault: { kind: 'reset-request' }, times: 2 }], expect: { ok: true } },
-  { name: 'connection reset in the middle of the response', rules: [{ match: { method: 'GET', path: /\/v2\/$/ }, fault: { kind: 'reset-response' } }], expect: { ok: true } },
-  { name: 'a stall past the request timeout', rules: [{ match: BLOB_HEAD, fault: { kind: 'stall', ms: 1500 } }], timeoutMs: 400, expect: { ok: true } },
+  {
+    name: 'connection reset in the middle of the request body',
+    rules: [{ match: BLOB_PUT, fault: { kind: 'reset-request' }, times: 2 }],
+    expect: { ok: true },
+  },
+  {
+    name: 'connection reset in the middle of the response',
+    rules: [{ match: { method: 'GET', path: /\/v2\/$/ }, fault: { kind: 'reset-response' } }],
+    expect: { ok: true },
+  },
+  {
+    name: 'a stall past the request timeout',
+    rules: [{ match: BLOB_HEAD, fault: { kind: 'stall', ms: 1500 } }],
+    timeoutMs: 400,
+    expect: { ok: true },
+  },
   {
     name: 'a wrong Docker-Content-Digest on the manifest',
     rules: [{ match: MANIFEST_PUT, fault: { kind: 'header', name: 'Docker-Content-Digest', value: `sha256:${'0'.repeat(64)}` } }],
@@ -96,12 +132,20 @@ const SCENARIOS: Scenario[] = [
   },
   {
     name: 'a proxy answering HTML',
-    rules: [{ match: UPLOAD_POST, fault: status(400, { 'Content-Type': 'text/html' }, '<html><body>Bad gateway</body></html>'), times: Infinity }],
+    rules: [
+      { match: UPLOAD_POST, fault: status(400, { 'Content-Type': 'text/html' }, '<html><body>Bad gateway</body></html>'), times: Infinity },
+    ],
     expect: { ok: false, message: /HTTP 400 an HTML page, not a registry answer/ },
   },
   {
     name: 'DENIED from the registry',
-    rules: [{ match: UPLOAD_POST, fault: status(403, {}, JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] })), times: Infinity }],
+    rules: [
+      {
+        match: UPLOAD_POST,
+        fault: status(403, {}, JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] })),
+        times: Infinity,
+      },
+    ],
     expect: { ok: false, message: /HTTP 403 DENIED: requested access to the resource is denied \(hint: .*may not push/ },
   },
   {
@@ -125,7 +169,9 @@ describe('fault scenarios through the proxy', () => {
     const overrides = {
       ...creds(),
       ...(scenario.timeoutMs ? { timeoutMs: scenario.timeoutMs } : {}),
-      ...(scenario.retries !== undefined ? { retry: { retries: scenario.retries, baseDelayMs: 5, maxDelayMs: 50, maxRetryAfterMs: 3000 } } : {}),
+      ...(scenario.retries !== undefined
+        ? { retry: { retries: scenario.retries, baseDelayMs: 5, maxDelayMs: 50, maxRetryAfterMs: 3000 } }
+        : {}),
     };
     if (scenario.expect.ok) {
       const { result, log } = await push(packed, [ref], overrides);
@@ -172,7 +218,11 @@ describe('uploads', () => {
 
   it('respects OCI-Chunk-Min-Length', async () => {
     const ref = `${repo('minchunk')}:1`;
-    proxy.addRule({ match: UPLOAD_POST, fault: { kind: 'header', name: 'OCI-Chunk-Min-Length', value: String(2 * 1024 * 1024) }, times: Infinity });
+    proxy.addRule({
+      match: UPLOAD_POST,
+      fault: { kind: 'header', name: 'OCI-Chunk-Min-Length', value: String(2 * 1024 * 1024) },
+      times: Infinity,
+    });
     await push(big, [ref], { ...creds(), chunkThreshold: 1024 * 1024, chunkSize: 512 * 1024 });
     const ranges = proxy.requests.filter((r) => r.method === 'PATCH' && r.path.includes('minchunk')).map((r) => r.headers['content-range']);
     expect(ranges).toEqual(['0-2097151', `2097152-${3 * 1024 * 1024 + 122}`]);
@@ -209,7 +259,11 @@ describe('uploads', () => {
         return Buffer.from(await res.arrayBuffer());
       });
       const target = storage.url;
-      proxy.addRule({ match: { method: 'GET', path: /\/blobs\/sha256:/ }, fault: { kind: 'redirect', to: (p) => `${target}${p}` }, times: Infinity });
+      proxy.addRule({
+        match: { method: 'GET', path: /\/blobs\/sha256:/ },
+        fault: { kind: 'redirect', to: (p) => `${target}${p}` },
+        times: Infinity,
+      });
       const ref = `${repo('redirect')}:1`;
       const { result } = await push(packed, [ref], { ...creds(), verify: true });
       expect(result.verification).toEqual({ variant: 'oci' });
@@ -237,7 +291,10 @@ describe('soak', () => {
     // make a run of failures that exhausts them vanishingly rare.
     const from = proxy.requests.length;
     for (let i = 0; i < 50; i++) {
-      const { result } = await push(packed, [`${repo('soak')}:1`], { ...creds(), retry: { retries: 16, baseDelayMs: 2, maxDelayMs: 20, maxRetryAfterMs: 100 } });
+      const { result } = await push(packed, [`${repo('soak')}:1`], {
+        ...creds(),
+        retry: { retries: 16, baseDelayMs: 2, maxDelayMs: 20, maxRetryAfterMs: 100 },
+      });
       digests.push(result.digest);
     }
     const seen = proxy.requests.slice(from);

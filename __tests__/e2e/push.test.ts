@@ -60,7 +60,10 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
 
   it.each(FLAVOURS)('the action pushes $name with two tags', async (flavour) => {
     const repo = `${reg.host}/action/${flavour.name}`;
-    const run = await runAction({ wasm: FIXTURE_MODULE, tags: `${repo}:1.0.0, ${repo}:latest`, ...flavour.inputs, ...credInputs() }, { env });
+    const run = await runAction(
+      { wasm: FIXTURE_MODULE, tags: `${repo}:1.0.0, ${repo}:latest`, ...flavour.inputs, ...credInputs() },
+      { env },
+    );
     logs.push(run.stdout, run.stderr, JSON.stringify(run.outputs), run.summary);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(JSON.parse(run.outputs.tags as string)).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
@@ -77,12 +80,16 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
     const repo = `${reg.host}/cli/${flavour.name}`;
     const cliEnv = cleanEnv({ ...env, ...(reg.password ? { WASM_IMAGE_PASSWORD: reg.password } : {}) });
     const user = reg.username ? ['--username', reg.username] : [];
-    const run = await runNode([CLI, 'push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:v1`, '--tag', `${repo}:v1.0`, ...flavour.cli, ...user], { env: cliEnv });
+    const run = await runNode(
+      [CLI, 'push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:v1`, '--tag', `${repo}:v1.0`, ...flavour.cli, ...user],
+      { env: cliEnv },
+    );
     logs.push(run.stdout, run.stderr);
     expect(run.code, run.stderr).toBe(0);
     const outputs = JSON.parse(run.stdout) as { digest: string; tags: string[] };
     expect(outputs.tags).toEqual([`${repo}:v1`, `${repo}:v1.0`]);
-    for (const tag of ['v1', 'v1.0']) await expectImage(`${repo}:${tag}`, skopeoAuth, { digest: outputs.digest, variant: flavour.variant, module: MODULE });
+    for (const tag of ['v1', 'v1.0'])
+      await expectImage(`${repo}:${tag}`, skopeoAuth, { digest: outputs.digest, variant: flavour.variant, module: MODULE });
   });
 
   it('pushing the same image again uploads no blob', async () => {
@@ -108,7 +115,10 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
   if (auth !== 'none') {
     it('a wrong password fails with one clear line and creates no tag', async () => {
       const repo = `${reg.host}/denied/filter`;
-      const run = await runAction({ wasm: FIXTURE_MODULE, tags: `${repo}:1`, username: reg.username as string, password: 'wrong-password-123' }, { env });
+      const run = await runAction(
+        { wasm: FIXTURE_MODULE, tags: `${repo}:1`, username: reg.username as string, password: 'wrong-password-123' },
+        { env },
+      );
       expect(run.code).toBe(1);
       const errors = errorLines(run);
       expect(errors).toHaveLength(1);

@@ -21,21 +21,35 @@ afterAll(async () => {
 function withManifest(image: Image, mutate: (m: Manifest) => Manifest, layers = image.layers): Image {
   const manifest = mutate(structuredClone(image.manifest));
   const manifestBytes = jsonBytes(manifest);
-  return { ...image, manifest, manifestBytes, layers, manifestDescriptor: { mediaType: manifest.mediaType, digest: sha256Digest(manifestBytes), size: manifestBytes.byteLength } };
+  return {
+    ...image,
+    manifest,
+    manifestBytes,
+    layers,
+    manifestDescriptor: { mediaType: manifest.mediaType, digest: sha256Digest(manifestBytes), size: manifestBytes.byteLength },
+  };
 }
 
 describe('post-push verification', () => {
   it.each(['compat', 'oci'] as const)('a good %s push verifies as what consumers detect', async (variant) => {
     const packed = await packFixture(variant);
-    const { result, log } = await push(packed, [`${reg.host}/verify/good-${variant}:1`, `${reg.host}/verify/good-${variant}:2`], { verify: true });
+    const { result, log } = await push(packed, [`${reg.host}/verify/good-${variant}:1`, `${reg.host}/verify/good-${variant}:2`], {
+      verify: true,
+    });
     expect(result.verification).toEqual({ variant });
-    expect(log.infos.join('\n')).toMatch(new RegExp(`verified .*good-${variant}:\\{1,2\\}: Istio and Envoy Gateway read it as the ${variant} variant`));
+    expect(log.infos.join('\n')).toMatch(
+      new RegExp(`verified .*good-${variant}:\\{1,2\\}: Istio and Envoy Gateway read it as the ${variant} variant`),
+    );
   });
 
   it('reports an oci image with three layers as unloadable, with the reason', async () => {
     const packed = await packFixture('oci');
     const [configLayer, moduleLayer] = packed.image.layers as [Image['layers'][0], Image['layers'][0]];
-    const broken = withManifest(packed.image, (m) => ({ ...m, layers: [configLayer.descriptor, configLayer.descriptor, moduleLayer.descriptor] }), [configLayer, configLayer, moduleLayer]);
+    const broken = withManifest(
+      packed.image,
+      (m) => ({ ...m, layers: [configLayer.descriptor, configLayer.descriptor, moduleLayer.descriptor] }),
+      [configLayer, configLayer, moduleLayer],
+    );
     const { result } = await push({ ...packed, image: broken }, [`${reg.host}/verify/three-layers:1`], { verify: true });
     expect(result.verification).toEqual({ error: expect.stringMatching(/the oci variant needs exactly 2 layers, this image has 3/) });
   });
@@ -48,7 +62,9 @@ describe('post-push verification', () => {
     }));
     const { result } = await push({ ...packed, image: broken }, [`${reg.host}/verify/plain-tar:1`], { verify: true });
     expect(result.verification).toEqual({
-      error: expect.stringMatching(/the last layer is application\/vnd\.oci\.image\.layer\.v1\.tar; compat needs application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip/),
+      error: expect.stringMatching(
+        /the last layer is application\/vnd\.oci\.image\.layer\.v1\.tar; compat needs application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip/,
+      ),
     });
   });
 
@@ -56,7 +72,14 @@ describe('post-push verification', () => {
     // The oci variant's raw module layer, relabelled as a compat tar+gzip layer: not gzip at all.
     const packed = await packFixture('oci');
     const moduleLayer = packed.image.layers[1] as Image['layers'][0];
-    const relabelled = { ...moduleLayer, descriptor: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: moduleLayer.descriptor.digest, size: moduleLayer.descriptor.size } };
+    const relabelled = {
+      ...moduleLayer,
+      descriptor: {
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: moduleLayer.descriptor.digest,
+        size: moduleLayer.descriptor.size,
+      },
+    };
     const broken = withManifest(packed.image, (m) => ({ ...m, layers: [relabelled.descriptor] }), [relabelled]);
     const { result } = await push({ ...packed, image: broken }, [`${reg.host}/verify/not-gzip:1`], { verify: true });
     expect(result.verification).toEqual({ error: expect.stringMatching(/not valid gzip|holds no plugin\.wasm/) });
@@ -71,7 +94,11 @@ describe('the CNCF Wasm artifact (variant wasm)', () => {
     expect(manifest).toEqual({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.wasm.config.v0+json', digest: image.config.descriptor.digest, size: image.config.descriptor.size },
+      config: {
+        mediaType: 'application/vnd.wasm.config.v0+json',
+        digest: image.config.descriptor.digest,
+        size: image.config.descriptor.size,
+      },
       layers: [{ mediaType: 'application/wasm', digest: packed.wasm.digest, size: packed.wasm.size }],
     });
     const config = JSON.parse(new TextDecoder().decode((image.config.source as { bytes: Uint8Array }).bytes));

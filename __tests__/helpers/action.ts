@@ -98,7 +98,10 @@ export async function runAction(inputs: Record<string, string>, options: RunOpti
       GITHUB_STEP_SUMMARY: summaryFile,
       ...options.env,
     });
-    const args = options.umask === undefined ? [ACTION] : ['--input-type=module', '-e', `process.umask(${options.umask}); await import(${JSON.stringify(ACTION)});`];
+    const args =
+      options.umask === undefined
+        ? [ACTION]
+        : ['--input-type=module', '-e', `process.umask(${options.umask}); await import(${JSON.stringify(ACTION)});`];
     const result = await runNode(args, { ...options, env });
     return {
       ...result,

@@ -20,7 +20,8 @@ export function consumerVariant(m: RawManifest): ConsumerVariant {
   const last = m.layers.at(-1);
   if (!last) throw new Error('no layers');
   if (m.mediaType === 'application/vnd.docker.distribution.manifest.v2+json') {
-    if (last.mediaType !== 'application/vnd.docker.image.rootfs.diff.tar.gzip') throw new Error(`docker manifest with last layer ${last.mediaType}`);
+    if (last.mediaType !== 'application/vnd.docker.image.rootfs.diff.tar.gzip')
+      throw new Error(`docker manifest with last layer ${last.mediaType}`);
     return 'docker';
   }
   if (last.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip') return 'compat';
@@ -49,7 +50,10 @@ function authArgs(a: SkopeoAuth, prefix: '' | 'src-'): string[] {
 const execFile = promisify(execFileCb);
 
 export async function skopeoRaw(ref: string, auth: SkopeoAuth): Promise<Buffer> {
-  const { stdout } = await execFile('skopeo', ['inspect', '--raw', ...authArgs(auth, ''), `docker://${ref}`], { timeout: 30_000, encoding: 'buffer' });
+  const { stdout } = await execFile('skopeo', ['inspect', '--raw', ...authArgs(auth, ''), `docker://${ref}`], {
+    timeout: 30_000,
+    encoding: 'buffer',
+  });
   return stdout;
 }
 
@@ -61,7 +65,11 @@ export function sha256(bytes: Buffer): string {
  * Reads `ref` back as a consumer would: the manifest's digest, the consumer rule, and the module bytes
  * (from the last tar+gzip layer's plugin.wasm, or the oci variant's raw layer).
  */
-export async function expectImage(ref: string, auth: SkopeoAuth, expected: { digest: string; variant: ConsumerVariant; module: Buffer }): Promise<void> {
+export async function expectImage(
+  ref: string,
+  auth: SkopeoAuth,
+  expected: { digest: string; variant: ConsumerVariant; module: Buffer },
+): Promise<void> {
   const raw = await skopeoRaw(ref, auth);
   expect(sha256(raw), `${ref} resolves to the output digest`).toBe(expected.digest);
   const manifest = JSON.parse(raw.toString()) as RawManifest;
@@ -70,11 +78,15 @@ export async function expectImage(ref: string, auth: SkopeoAuth, expected: { dig
 
   const dir = mkdtempSync(join(tmpdir(), 'consumer-'));
   try {
-    await execFile('skopeo', ['copy', '--quiet', ...authArgs(auth, 'src-'), `docker://${ref}`, `dir:${join(dir, 'image')}`], { timeout: 60_000 });
+    await execFile('skopeo', ['copy', '--quiet', ...authArgs(auth, 'src-'), `docker://${ref}`, `dir:${join(dir, 'image')}`], {
+      timeout: 60_000,
+    });
     const blob = join(dir, 'image', (manifest.layers.at(-1) as { digest: string }).digest.slice(7));
     let module: Buffer;
     if (expected.variant === 'oci') {
-      const wasmLayer = manifest.layers.find((l) => l.mediaType === 'application/vnd.module.wasm.content.layer.v1+wasm') as { digest: string };
+      const wasmLayer = manifest.layers.find((l) => l.mediaType === 'application/vnd.module.wasm.content.layer.v1+wasm') as {
+        digest: string;
+      };
       module = readFileSync(join(dir, 'image', wasmLayer.digest.slice(7)));
     } else {
       const out = join(dir, 'rootfs');

@@ -62,7 +62,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
 
   const pick = (req: IncomingMessage): Fault | undefined => {
     const path = req.url ?? '/';
-    const rule = rules.find((r) => r.left > 0 && (!r.match.method || r.match.method === req.method) && (!r.match.path || r.match.path.test(path)));
+    const rule = rules.find(
+      (r) => r.left > 0 && (!r.match.method || r.match.method === req.method) && (!r.match.path || r.match.path.test(path)),
+    );
     if (rule) {
       rule.left--;
       return rule.fault;
@@ -72,28 +74,25 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   };
 
   const forward = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Fault | undefined) => {
-    const upstreamReq = request(
-      { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers },
-      (upRes) => {
-        const headers = { ...upRes.headers };
-        if (fault?.kind === 'header') headers[fault.name.toLowerCase()] = fault.value;
-        record.status = upRes.statusCode ?? 0;
-        res.writeHead(upRes.statusCode ?? 502, headers);
-        if (fault?.kind === 'reset-response') {
-          record.status = 'reset';
-          // Send the head and a little of the body, then cut the connection.
-          let sent = 0;
-          upRes.on('data', (c: Buffer) => {
-            if (sent === 0) res.write(c.subarray(0, Math.max(1, Math.floor(c.length / 2))));
-            sent += c.length;
-            req.socket.destroy();
-          });
-          upRes.on('end', () => req.socket.destroy());
-          return;
-        }
-        upRes.pipe(res);
-      },
-    );
+    const upstreamReq = request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      const headers = { ...upRes.headers };
+      if (fault?.kind === 'header') headers[fault.name.toLowerCase()] = fault.value;
+      record.status = upRes.statusCode ?? 0;
+      res.writeHead(upRes.statusCode ?? 502, headers);
+      if (fault?.kind === 'reset-response') {
+        record.status = 'reset';
+        // Send the head and a little of the body, then cut the connection.
+        let sent = 0;
+        upRes.on('data', (c: Buffer) => {
+          if (sent === 0) res.write(c.subarray(0, Math.max(1, Math.floor(c.length / 2))));
+          sent += c.length;
+          req.socket.destroy();
+        });
+        upRes.on('end', () => req.socket.destroy());
+        return;
+      }
+      upRes.pipe(res);
+    });
     upstreamReq.on('error', () => req.socket.destroy());
     req.pipe(upstreamReq);
   };

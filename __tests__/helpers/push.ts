@@ -10,7 +10,16 @@ import { checkModuleFile } from '../../src/wasm/module-file.js';
 import { FIXTURE_MODULE } from './action.js';
 
 export async function packFixture(variant: ImageSpec['variant'] = 'oci', module = FIXTURE_MODULE): Promise<PackedImage> {
-  const spec: ImageSpec = { variant, flavour: 'oci', runtimeType: 'envoy_proxy', abiVersions: [], rootIds: [], annotations: {}, labels: {}, created: undefined };
+  const spec: ImageSpec = {
+    variant,
+    flavour: 'oci',
+    runtimeType: 'envoy_proxy',
+    abiVersions: [],
+    rootIds: [],
+    annotations: {},
+    labels: {},
+    created: undefined,
+  };
   return packModule(await checkModuleFile(module, variant === 'wasm'), spec, mkdtempSync(join(tmpdir(), 'pack-')));
 }
 
@@ -43,7 +52,11 @@ export async function push(
 }
 
 /** Runs `push` and returns its error (or fails the test if it succeeded). */
-export async function pushError(packed: PackedImage, refs: string[], overrides: Partial<PushOptions> = {}): Promise<{ error: Error; log: Captured }> {
+export async function pushError(
+  packed: PackedImage,
+  refs: string[],
+  overrides: Partial<PushOptions> = {},
+): Promise<{ error: Error; log: Captured }> {
   const log: Captured = { warnings: [], infos: [], masked: [] };
   try {
     await push(packed, refs, { ...overrides, log: { info: (m) => log.infos.push(m), warning: (m) => log.warnings.push(m) } });

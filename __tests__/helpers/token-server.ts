@@ -49,11 +49,18 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
 
   const issue = (account: string | undefined, scopes: string[]): string => {
     const now = Math.floor(Date.now() / 1000);
-    const access = account
-      ? scopes.map(parseScope).filter((s): s is NonNullable<typeof s> => s !== undefined)
-      : [];
+    const access = account ? scopes.map(parseScope).filter((s): s is NonNullable<typeof s> => s !== undefined) : [];
     const header = { alg: 'RS256', typ: 'JWT', x5c: [certDerBase64(opts.signer.certPem)] };
-    const claims = { iss: opts.issuer, sub: account ?? '', aud: opts.service, exp: Math.ceil(Date.now() / 1000) + opts.ttlSeconds - (opts.expiryLeewaySeconds ?? 0), nbf: now - 5, iat: now, jti: randomUUID(), access };
+    const claims = {
+      iss: opts.issuer,
+      sub: account ?? '',
+      aud: opts.service,
+      exp: Math.ceil(Date.now() / 1000) + opts.ttlSeconds - (opts.expiryLeewaySeconds ?? 0),
+      nbf: now - 5,
+      iat: now,
+      jti: randomUUID(),
+      access,
+    };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const token = `${input}.${b64url(sign('sha256', Buffer.from(input), opts.signer.keyPem))}`;
     issuedTokens.push(token);
@@ -74,7 +81,8 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
         const form = new URLSearchParams(await readBody(req));
         scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
         const grant = form.get('grant_type');
-        if (grant === 'password' && form.get('username') === opts.username && form.get('password') === opts.password) account = opts.username;
+        if (grant === 'password' && form.get('username') === opts.username && form.get('password') === opts.password)
+          account = opts.username;
         else if (grant === 'refresh_token' && form.get('refresh_token') === opts.refreshToken) account = opts.username;
         else {
           requests.push({ method: 'POST', scope: scopes });
@@ -84,7 +92,9 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
         scopes = url.searchParams.getAll('scope');
         const auth = req.headers.authorization;
         if (auth) {
-          const [user, ...rest] = Buffer.from(auth.replace(/^Basic /i, ''), 'base64').toString('utf8').split(':');
+          const [user, ...rest] = Buffer.from(auth.replace(/^Basic /i, ''), 'base64')
+            .toString('utf8')
+            .split(':');
           if (user !== opts.username || rest.join(':') !== opts.password) {
             requests.push({ method: 'GET', scope: scopes, account: user });
             return answer(401, { errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] });
@@ -94,7 +104,12 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       }
       requests.push({ method: req.method ?? 'GET', scope: scopes, account });
       const token = issue(account, scopes);
-      answer(200, { token, access_token: token, expires_in: opts.reportedTtlSeconds ?? opts.ttlSeconds, issued_at: new Date().toISOString() });
+      answer(200, {
+        token,
+        access_token: token,
+        expires_in: opts.reportedTtlSeconds ?? opts.ttlSeconds,
+        issued_at: new Date().toISOString(),
+      });
     })().catch(() => {
       res.statusCode = 500;
       res.end();

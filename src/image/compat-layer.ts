@@ -71,8 +71,10 @@ export async function writeCompatLayer(input: CompatLayerInput, out: Writable): 
       throw new Error(`the module changed while it was being read (${moduleHash.bytes} bytes, expected ${input.moduleSize})`);
     }
     await new Promise<void>((resolve, reject) => {
-      tar.entry(entryHeader(FileName.runtimeConfig, input.runtimeConfig.byteLength, input.mtime), Buffer.from(input.runtimeConfig), (err) =>
-        err ? reject(err) : resolve(),
+      tar.entry(
+        entryHeader(FileName.runtimeConfig, input.runtimeConfig.byteLength, input.mtime),
+        Buffer.from(input.runtimeConfig),
+        (err) => (err ? reject(err) : resolve()),
       );
     });
     tar.finalize();

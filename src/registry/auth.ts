@@ -176,7 +176,8 @@ export class Authenticator {
       if (creds.kind === 'basic') headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
       res = await send({ method: 'GET', url, headers, ...common });
     }
-    if (res.status === 401 || res.status === 403) throw this.failed(`the token endpoint ${url.origin}${url.pathname} answered HTTP ${res.status}`);
+    if (res.status === 401 || res.status === 403)
+      throw this.failed(`the token endpoint ${url.origin}${url.pathname} answered HTTP ${res.status}`);
     if (res.status !== 200) throw unexpectedResponse('getting a token', url.host, res);
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -184,7 +185,8 @@ export class Authenticator {
     } catch {
       throw new RegistryError(`the token endpoint ${url.origin}${url.pathname} did not answer with JSON`, res.status);
     }
-    const token = typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
+    const token =
+      typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
     if (!token) throw new RegistryError(`the token endpoint ${url.origin}${url.pathname} answered without a token`, res.status);
     this.ctx.mask(token);
     const ttl = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;

@@ -38,7 +38,8 @@ export interface ClientRequest {
 
 // What a TLS handshake with a plain-HTTP server looks like: the server's HTTP answer read as a TLS record,
 // or the connection dropped before the handshake finished.
-const NOT_TLS = /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|wrong version number|packet length too long|EPROTO|before secure TLS connection was established/;
+const NOT_TLS =
+  /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|wrong version number|packet length too long|EPROTO|before secure TLS connection was established/;
 export class RegistryClient {
   readonly host: string;
   private base: URL | undefined;
@@ -46,22 +47,37 @@ export class RegistryClient {
 
   constructor(private readonly opts: ClientOptions) {
     this.host = opts.host;
-    const ctx: AuthContext = { host: opts.host, credentials: opts.credentials, timeoutMs: opts.timeoutMs, signal: opts.signal, mask: opts.mask };
+    const ctx: AuthContext = {
+      host: opts.host,
+      credentials: opts.credentials,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      mask: opts.mask,
+    };
     this.auth = new Authenticator(ctx);
   }
 
   get insecureAllowed(): boolean {
     const name = this.host.toLowerCase();
-    return isLoopbackHost(name) || this.opts.insecureRegistries.some((h) => h.toLowerCase() === name || h.toLowerCase() === name.replace(/:\d+$/, ''));
+    return (
+      isLoopbackHost(name) ||
+      this.opts.insecureRegistries.some((h) => h.toLowerCase() === name || h.toLowerCase() === name.replace(/:\d+$/, ''))
+    );
   }
 
   /** The `/v2/` ping: chooses the scheme and learns the auth challenge. Retried like any safe request. */
   async ping(): Promise<void> {
     if (this.base) return;
-    const res = await withRetries<HttpResponse>(`connecting to ${this.host}`, this.opts.retry, (m) => this.opts.log.warning(m), async () => {
-      const r = await this.pingOnce();
-      return isRetryableStatus(r.status) ? { retry: `HTTP ${r.status}`, response: r } : { done: r };
-    }, this.opts.signal).catch((err: unknown) => {
+    const res = await withRetries<HttpResponse>(
+      `connecting to ${this.host}`,
+      this.opts.retry,
+      (m) => this.opts.log.warning(m),
+      async () => {
+        const r = await this.pingOnce();
+        return isRetryableStatus(r.status) ? { retry: `HTTP ${r.status}`, response: r } : { done: r };
+      },
+      this.opts.signal,
+    ).catch((err: unknown) => {
       if (err instanceof NetworkError) throw new RegistryError(err.describe(), 0);
       throw err;
     });
@@ -81,7 +97,13 @@ export class RegistryClient {
 
   private async pingOnce(): Promise<HttpResponse> {
     const get = (scheme: string) =>
-      send({ method: 'GET', url: new URL(`${scheme}://${this.host}/v2/`), timeoutMs: this.opts.timeoutMs, signal: this.opts.signal, maxRedirects: 3 });
+      send({
+        method: 'GET',
+        url: new URL(`${scheme}://${this.host}/v2/`),
+        timeoutMs: this.opts.timeoutMs,
+        signal: this.opts.signal,
+        maxRedirects: 3,
+      });
     try {
       const res = await get('https');
       this.base = new URL(`https://${this.host}`);

@@ -50,7 +50,10 @@ export function describeSource(c: Credentials): string {
 
 /** The registry as docker config files name it: a host, maybe with scheme and path. */
 function configKeyMatches(key: string, registry: string): boolean {
-  const host = key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
+  const host = key
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
   const want = registry.toLowerCase();
   if (want === 'docker.io') return ['docker.io', 'index.docker.io', 'registry-1.docker.io'].includes(host);
   return host === want;
@@ -75,9 +78,15 @@ async function readDockerConfig(env: NodeJS.ProcessEnv): Promise<{ config: Docke
 async function defaultRunHelper(helper: string, serverUrl: string): Promise<string> {
   let result;
   try {
-    result = await getExecOutput(`docker-credential-${helper}`, ['get'], { input: Buffer.from(serverUrl), silent: true, ignoreReturnCode: true });
+    result = await getExecOutput(`docker-credential-${helper}`, ['get'], {
+      input: Buffer.from(serverUrl),
+      silent: true,
+      ignoreReturnCode: true,
+    });
   } catch {
-    throw new Error(`the docker config names the credential helper "${helper}", but docker-credential-${helper} is not on PATH; install it or remove it from the docker config`);
+    throw new Error(
+      `the docker config names the credential helper "${helper}", but docker-credential-${helper} is not on PATH; install it or remove it from the docker config`,
+    );
   }
   if (result.exitCode !== 0) {
     // The helper's stdout may hold a secret even on failure; report only that it failed.
@@ -101,15 +110,29 @@ async function fromHelper(helper: string, registry: string, inputs: CredentialIn
   if (!parsed.Secret) return undefined;
   // Helpers mark identity tokens with the user name "<token>".
   if (parsed.Username === '<token>') {
-    return { kind: 'identity-token', username: '', token: parsed.Secret, source: 'credential-helper', detail: `docker-credential-${helper}` };
+    return {
+      kind: 'identity-token',
+      username: '',
+      token: parsed.Secret,
+      source: 'credential-helper',
+      detail: `docker-credential-${helper}`,
+    };
   }
-  return { kind: 'basic', username: parsed.Username ?? '', password: parsed.Secret, source: 'credential-helper', detail: `docker-credential-${helper}` };
+  return {
+    kind: 'basic',
+    username: parsed.Username ?? '',
+    password: parsed.Secret,
+    source: 'credential-helper',
+    detail: `docker-credential-${helper}`,
+  };
 }
 
 export async function resolveCredentials(registry: string, inputs: CredentialInputs): Promise<Credentials> {
   if (inputs.username || inputs.password) {
     if (!inputs.username || !inputs.password) {
-      throw new Error(`Input \`${inputs.username ? 'password' : 'username'}\`: is required when \`${inputs.username ? 'username' : 'password'}\` is given`);
+      throw new Error(
+        `Input \`${inputs.username ? 'password' : 'username'}\`: is required when \`${inputs.username ? 'username' : 'password'}\` is given`,
+      );
     }
     return { kind: 'basic', username: inputs.username, password: inputs.password, source: 'inputs' };
   }
@@ -128,7 +151,14 @@ export async function resolveCredentials(registry: string, inputs: CredentialInp
       if (value.auth) {
         const decoded = Buffer.from(value.auth, 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
-        if (colon > 0) return { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1), source: 'docker-config', detail: path };
+        if (colon > 0)
+          return {
+            kind: 'basic',
+            username: decoded.slice(0, colon),
+            password: decoded.slice(colon + 1),
+            source: 'docker-config',
+            detail: path,
+          };
       }
       if (value.username && value.password) {
         return { kind: 'basic', username: value.username, password: value.password, source: 'docker-config', detail: path };

@@ -36,9 +36,11 @@ function hint(host: string, status: number, codes: string[]): string | undefined
   if (codes.includes('NAME_UNKNOWN') && /\.ecr\.[a-z0-9-]+\.amazonaws\.com$/.test(host)) {
     return 'ECR does not create repositories on push: create it first (aws ecr create-repository --repository-name <name>)';
   }
-  if (codes.includes('TOOMANYREQUESTS') || status === 429) return 'the registry is rate limiting; log in (authenticated pulls and pushes get higher limits) or retry later';
+  if (codes.includes('TOOMANYREQUESTS') || status === 429)
+    return 'the registry is rate limiting; log in (authenticated pulls and pushes get higher limits) or retry later';
   if (status === 413) return 'the registry refused the size; manifests must stay under 4 MiB';
-  if (codes.includes('DENIED') || status === 403) return 'the credentials are valid but may not push to this repository; check the token scopes or repository permissions';
+  if (codes.includes('DENIED') || status === 403)
+    return 'the credentials are valid but may not push to this repository; check the token scopes or repository permissions';
   return undefined;
 }
 
@@ -49,7 +51,8 @@ export function unexpectedResponse(what: string, host: string, res: HttpResponse
   const contentType = String(res.headers['content-type'] ?? '');
   let text: string;
   if (details.length > 0) text = details.map((d) => (d.message ? `${d.code}: ${d.message}` : d.code)).join('; ');
-  else if (contentType.includes('html')) text = 'an HTML page, not a registry answer (is this the registry API host, or a proxy or login page?)';
+  else if (contentType.includes('html'))
+    text = 'an HTML page, not a registry answer (is this the registry API host, or a proxy or login page?)';
   else text = res.body.toString('utf8').trim().slice(0, 200) || 'no body';
   const h = hint(host, res.status, codes);
   return new RegistryError(`${what} on ${host} failed: HTTP ${res.status} ${text}${h ? ` (hint: ${h})` : ''}`, res.status, codes);

@@ -56,7 +56,8 @@ export class NetworkError extends Error {
   /** What happened, in words that say what to check, naming the host. */
   describe(): string {
     const host = this.url.host;
-    if (this.code === 'ENOTFOUND' || this.code === 'EAI_AGAIN') return `cannot resolve the host ${this.url.hostname} (${this.code}); check the registry name`;
+    if (this.code === 'ENOTFOUND' || this.code === 'EAI_AGAIN')
+      return `cannot resolve the host ${this.url.hostname} (${this.code}); check the registry name`;
     if (this.code === 'ECONNREFUSED') return `cannot connect to ${host}: connection refused; is the registry running and the port right?`;
     if (CERT_PROBLEM.test(this.code) || CERT_PROBLEM.test(this.message)) {
       return `TLS failure talking to ${host}: ${this.message} (${this.code}); if it uses a private CA, trust it with NODE_EXTRA_CA_CERTS`;
@@ -161,7 +162,10 @@ const bufferPool: Buffer[] = [];
  */
 async function writeFileRange(r: ClientRequest, body: { path: string; start: number; end: number }): Promise<void> {
   const fh = await open(body.path, 'r');
-  const ring = Array.from({ length: WRITE_RING }, () => ({ buffer: bufferPool.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER), written: Promise.resolve() }));
+  const ring = Array.from({ length: WRITE_RING }, () => ({
+    buffer: bufferPool.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER),
+    written: Promise.resolve(),
+  }));
   let reusable = false;
   try {
     const closed = new Promise<never>((_resolve, reject) => r.once('close', () => reject(new Error('the request closed'))));

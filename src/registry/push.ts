@@ -102,7 +102,16 @@ export async function connect(refs: ImageReference[], opts: PushOptions): Promis
     const name = (group[0] as ImageReference).registry;
     const credentials = await resolveCredentials(name, { ...opts.credentials, env: opts.credentials.env ?? process.env });
     for (const secret of secretsOf(credentials)) opts.mask(secret);
-    const client = new RegistryClient({ host, credentials, insecureRegistries: opts.insecureRegistries, retry, timeoutMs, signal: opts.signal, log: opts.log, mask: opts.mask });
+    const client = new RegistryClient({
+      host,
+      credentials,
+      insecureRegistries: opts.insecureRegistries,
+      retry,
+      timeoutMs,
+      signal: opts.signal,
+      log: opts.log,
+      mask: opts.mask,
+    });
     await client.ping();
     opts.log.info(`${name}: ${credentials.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${credentials.source}`}`);
     const registry: Registry = { host, client, credentials, repositories: [...new Set(group.map((r) => r.repository))] };
@@ -161,60 +170,64 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
     // caller may have started this already, to overlap it with packaging.
     const registries = await (opts.connection ?? phase('Authenticate', () => connect(refs, opts)));
     const result = await phase('Upload', async () => {
-    const started = Date.now();
+      const started = Date.now();
 
-    // 2. Blobs: the first repository of a registry uploads; the others mount from it.
-    for (const registry of registries) {
-      const [first, ...rest] = repositoryPlan(registry, opts.mountFrom) as [RepositoryPlan, ...RepositoryPlan[]];
-      const pushTo = async ({ repository, mountFrom }: RepositoryPlan) => {
-        const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
-        await mapLimit(blobs, concurrency, async (blob) => {
-          const outcome = await ensureBlob(target, blob, mountFrom, settings);
-          counts[outcome]++;
-          opts.log.info(`${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`);
-        });
-      };
-      await pushTo(first);
-      await mapLimit(rest, concurrency, pushTo);
-    }
-
-    // 3. Manifests, only now that every blob everywhere is in place.
-    const pushed: string[] = [];
-    const byHost = new Map(registries.map((r) => [r.host, r]));
-    await mapLimit(refs, concurrency, async (ref) => {
-      const { client } = byHost.get(ref.host) as Registry;
-      const res = await client.requestWithRetries(`putting the manifest for ${formatReference(ref)}`, {
-        method: 'PUT',
-        target: `/v2/${ref.repository}/manifests/${ref.tag}`,
-        scopes: pushScopes(ref.repository),
-        headers: { 'Content-Type': image.manifest.mediaType },
-        body: { kind: 'bytes', bytes: image.manifestBytes },
-      });
-      if (res.status !== 201 && res.status !== 200) throw unexpectedResponse(`putting the manifest for ${formatReference(ref)}`, ref.registry, res);
-      const reported = getHeader(res, 'docker-content-digest');
-      if (reported !== undefined && reported !== digest) {
-        throw new RegistryError(
-          `${ref.registry} reports digest ${reported} for ${formatReference(ref)}, but the manifest pushed has digest ${digest}; ` +
-            'the registry changed the manifest (it may not support this media type), so the digest output would be wrong',
-          res.status,
-        );
+      // 2. Blobs: the first repository of a registry uploads; the others mount from it.
+      for (const registry of registries) {
+        const [first, ...rest] = repositoryPlan(registry, opts.mountFrom) as [RepositoryPlan, ...RepositoryPlan[]];
+        const pushTo = async ({ repository, mountFrom }: RepositoryPlan) => {
+          const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
+          await mapLimit(blobs, concurrency, async (blob) => {
+            const outcome = await ensureBlob(target, blob, mountFrom, settings);
+            counts[outcome]++;
+            opts.log.info(
+              `${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`,
+            );
+          });
+        };
+        await pushTo(first);
+        await mapLimit(rest, concurrency, pushTo);
       }
-      if (reported === undefined) {
-        const check = await client.requestWithRetries(`checking the manifest of ${formatReference(ref)}`, {
-          method: 'HEAD',
-          target: `/v2/${ref.repository}/manifests/${digest}`,
+
+      // 3. Manifests, only now that every blob everywhere is in place.
+      const pushed: string[] = [];
+      const byHost = new Map(registries.map((r) => [r.host, r]));
+      await mapLimit(refs, concurrency, async (ref) => {
+        const { client } = byHost.get(ref.host) as Registry;
+        const res = await client.requestWithRetries(`putting the manifest for ${formatReference(ref)}`, {
+          method: 'PUT',
+          target: `/v2/${ref.repository}/manifests/${ref.tag}`,
           scopes: pushScopes(ref.repository),
-          headers: { Accept: image.manifest.mediaType },
+          headers: { 'Content-Type': image.manifest.mediaType },
+          body: { kind: 'bytes', bytes: image.manifestBytes },
         });
-        if (check.status !== 200) throw new RegistryError(`${ref.registry} accepted ${formatReference(ref)} but does not serve manifest ${digest}`, check.status);
-      }
-      opts.log.info(`tagged   ${formatReference(ref)} → ${digest}`);
-    });
-    for (const ref of refs) pushed.push(formatReference(ref));
-    opts.log.info(
-      `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
-    );
-    return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts, verification: undefined };
+        if (res.status !== 201 && res.status !== 200)
+          throw unexpectedResponse(`putting the manifest for ${formatReference(ref)}`, ref.registry, res);
+        const reported = getHeader(res, 'docker-content-digest');
+        if (reported !== undefined && reported !== digest) {
+          throw new RegistryError(
+            `${ref.registry} reports digest ${reported} for ${formatReference(ref)}, but the manifest pushed has digest ${digest}; ` +
+              'the registry changed the manifest (it may not support this media type), so the digest output would be wrong',
+            res.status,
+          );
+        }
+        if (reported === undefined) {
+          const check = await client.requestWithRetries(`checking the manifest of ${formatReference(ref)}`, {
+            method: 'HEAD',
+            target: `/v2/${ref.repository}/manifests/${digest}`,
+            scopes: pushScopes(ref.repository),
+            headers: { Accept: image.manifest.mediaType },
+          });
+          if (check.status !== 200)
+            throw new RegistryError(`${ref.registry} accepted ${formatReference(ref)} but does not serve manifest ${digest}`, check.status);
+        }
+        opts.log.info(`tagged   ${formatReference(ref)} → ${digest}`);
+      });
+      for (const ref of refs) pushed.push(formatReference(ref));
+      opts.log.info(
+        `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
+      );
+      return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts, verification: undefined };
     });
     const verification = opts.verify ? await phase('Verify', () => verifyAll(image, refs, registries, opts.log)) : undefined;
     return { ...result, verification };

@@ -47,7 +47,8 @@ export function parseReference(input: string): ImageReference {
   if (ref.includes('://')) {
     throw new ReferenceError(`"${ref}" has a URL scheme; give registry/repository:tag without "${ref.split('://')[0]}://"`);
   }
-  let [domain, rest] = splitDomain(ref);
+  const [domain, path] = splitDomain(ref);
+  let rest = path;
   // A tag is the part after the last ':' that has no '/' after it (a port sits before a '/').
   let tag = 'latest';
   const colon = rest.lastIndexOf(':');
@@ -71,11 +72,17 @@ export function parseReference(input: string): ImageReference {
   }
   const bad = repository.split('/').find((c) => !COMPONENT.test(c));
   if (bad !== undefined) {
-    if (repository !== repository.toLowerCase() && repository.toLowerCase().split('/').every((c) => COMPONENT.test(c))) {
+    if (
+      repository !== repository.toLowerCase() &&
+      repository
+        .toLowerCase()
+        .split('/')
+        .every((c) => COMPONENT.test(c))
+    ) {
       const fixed = formatReference({ registry, host: registry, repository: repository.toLowerCase(), tag }, domain);
       throw new ReferenceError(
         `"${ref}" has upper-case letters in its repository; registries accept only lower case: use "${fixed}" ` +
-          "(in a workflow, lower-case ${{ github.repository }} in an earlier step)",
+          '(in a workflow, lower-case ${{ github.repository }} in an earlier step)',
       );
     }
     throw new ReferenceError(

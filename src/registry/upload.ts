@@ -91,7 +91,12 @@ async function putMonolithic(target: RepoTarget, url: URL, blob: Blob): Promise<
   checkDigestHeader(res, blob.descriptor.digest, client.host);
 }
 
-async function uploadChunked(target: RepoTarget, session: { url: URL; minChunk: number }, blob: Blob, settings: UploadSettings): Promise<void> {
+async function uploadChunked(
+  target: RepoTarget,
+  session: { url: URL; minChunk: number },
+  blob: Blob,
+  settings: UploadSettings,
+): Promise<void> {
   const { client, scopes } = target;
   const size = blob.descriptor.size;
   const chunk = Math.max(settings.chunkSize, session.minChunk);
@@ -115,7 +120,8 @@ async function uploadChunked(target: RepoTarget, session: { url: URL; minChunk: 
         offset = nextOffset(res) ?? end + 1;
         continue;
       }
-      if (res.status !== 416 && !isRetryableStatus(res.status)) throw unexpectedResponse(`uploading a chunk of ${shortDigest(blob.descriptor.digest)}`, client.host, res);
+      if (res.status !== 416 && !isRetryableStatus(res.status))
+        throw unexpectedResponse(`uploading a chunk of ${shortDigest(blob.descriptor.digest)}`, client.host, res);
       problem = `HTTP ${res.status}`;
     } catch (err) {
       if (!(err instanceof NetworkError)) throw err;
@@ -123,7 +129,9 @@ async function uploadChunked(target: RepoTarget, session: { url: URL; minChunk: 
     }
     // Resume: ask the registry how much it has, then carry on from there.
     if (++failures > settings.retry.retries) throw new RetryableStatusExhausted(problem);
-    settings.warn(`uploading ${shortDigest(blob.descriptor.digest)} at byte ${offset}: ${problem}; resuming (attempt ${failures + 1} of ${settings.retry.retries + 1})`);
+    settings.warn(
+      `uploading ${shortDigest(blob.descriptor.digest)} at byte ${offset}: ${problem}; resuming (attempt ${failures + 1} of ${settings.retry.retries + 1})`,
+    );
     const status = await client.request({ method: 'GET', target: url, scopes });
     if (status.status === 204 || status.status === 202) {
       url = getHeader(status, 'location') ? location(status, 'resuming an upload', client.host) : url;
@@ -132,7 +140,12 @@ async function uploadChunked(target: RepoTarget, session: { url: URL; minChunk: 
       throw new RetryableStatusExhausted(`the upload session is gone (HTTP ${status.status})`);
     }
   }
-  const res = await client.request({ method: 'PUT', target: withDigest(url, blob.descriptor.digest), scopes, body: { kind: 'bytes', bytes: new Uint8Array(0) } });
+  const res = await client.request({
+    method: 'PUT',
+    target: withDigest(url, blob.descriptor.digest),
+    scopes,
+    body: { kind: 'bytes', bytes: new Uint8Array(0) },
+  });
   if (res.status !== 201) throw sessionError(res, `finishing the upload of ${shortDigest(blob.descriptor.digest)}`, client.host);
   checkDigestHeader(res, blob.descriptor.digest, client.host);
 }
@@ -148,12 +161,17 @@ async function blobExists(target: RepoTarget, blob: Blob): Promise<boolean> {
     scopes,
   });
   if (res.status === 404) return false;
-  if (res.status !== 200) throw unexpectedResponse(`checking blob ${shortDigest(blob.descriptor.digest)} in ${repository}`, client.host, res);
+  if (res.status !== 200)
+    throw unexpectedResponse(`checking blob ${shortDigest(blob.descriptor.digest)} in ${repository}`, client.host, res);
   const length = getHeader(res, 'content-length');
   return length === undefined || Number(length) === blob.descriptor.size;
 }
 
-async function tryMount(target: RepoTarget, blob: Blob, from: string): Promise<{ mounted: true } | { mounted: false; session?: { url: URL; minChunk: number } }> {
+async function tryMount(
+  target: RepoTarget,
+  blob: Blob,
+  from: string,
+): Promise<{ mounted: true } | { mounted: false; session?: { url: URL; minChunk: number } }> {
   const { client, repository, scopes } = target;
   const query = new URLSearchParams({ mount: blob.descriptor.digest, from });
   const res = await client.requestWithRetries(`mounting ${shortDigest(blob.descriptor.digest)} from ${from}`, {
@@ -167,7 +185,10 @@ async function tryMount(target: RepoTarget, blob: Blob, from: string): Promise<{
   }
   // 202: the registry could not mount and opened an ordinary upload session instead.
   if (res.status === 202 && getHeader(res, 'location')) {
-    return { mounted: false, session: { url: location(res, 'mounting', client.host), minChunk: Number(getHeader(res, 'oci-chunk-min-length') ?? 0) || 0 } };
+    return {
+      mounted: false,
+      session: { url: location(res, 'mounting', client.host), minChunk: Number(getHeader(res, 'oci-chunk-min-length') ?? 0) || 0 },
+    };
   }
   return { mounted: false };
 }

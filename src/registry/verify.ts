@@ -59,13 +59,16 @@ export function consumerVariant(m: ManifestLike): { variant: Exclude<ConsumerVar
 
 /** The CNCF Wasm artifact's rules: its config type, one application/wasm layer, layerDigests matching. */
 export function checkCncfLayout(m: ManifestLike, config: { architecture?: unknown; os?: unknown; layerDigests?: unknown }): LayerLike {
-  if (m.config?.mediaType !== MediaType.cncfWasmConfig) throw new UnloadableImage(`the config must be ${MediaType.cncfWasmConfig}, not ${m.config?.mediaType}`);
+  if (m.config?.mediaType !== MediaType.cncfWasmConfig)
+    throw new UnloadableImage(`the config must be ${MediaType.cncfWasmConfig}, not ${m.config?.mediaType}`);
   const layers = m.layers ?? [];
   if (layers.length !== 1 || layers[0]?.mediaType !== MediaType.cncfWasmLayer) {
     throw new UnloadableImage(`the CNCF Wasm artifact needs exactly one ${MediaType.cncfWasmLayer} layer`);
   }
-  if (config.architecture !== 'wasm') throw new UnloadableImage(`config architecture must be "wasm", not ${JSON.stringify(config.architecture)}`);
-  if (config.os !== 'wasip1' && config.os !== 'wasip2') throw new UnloadableImage(`config os must be wasip1 or wasip2, not ${JSON.stringify(config.os)}`);
+  if (config.architecture !== 'wasm')
+    throw new UnloadableImage(`config architecture must be "wasm", not ${JSON.stringify(config.architecture)}`);
+  if (config.os !== 'wasip1' && config.os !== 'wasip2')
+    throw new UnloadableImage(`config os must be wasip1 or wasip2, not ${JSON.stringify(config.os)}`);
   if (JSON.stringify(config.layerDigests) !== JSON.stringify(layers.map((l) => l.digest))) {
     throw new UnloadableImage('config layerDigests does not list the layer digests');
   }
@@ -73,13 +76,20 @@ export function checkCncfLayout(m: ManifestLike, config: { architecture?: unknow
 }
 
 function checkModuleHead(head: Buffer, size: number, where: string, allowComponent = false): void {
-  if (size < 8 || WASM_MAGIC.some((b, i) => head[i] !== b)) throw new UnloadableImage(`${where} is not a Wasm binary (no 00 61 73 6d header)`);
+  if (size < 8 || WASM_MAGIC.some((b, i) => head[i] !== b))
+    throw new UnloadableImage(`${where} is not a Wasm binary (no 00 61 73 6d header)`);
   const core = head[4] === 1 && head[5] === 0 && head[6] === 0 && head[7] === 0;
-  if (!core && !allowComponent) throw new UnloadableImage(`${where} is not a core Wasm module (version ${head.subarray(4, 8).toString('hex')})`);
+  if (!core && !allowComponent)
+    throw new UnloadableImage(`${where} is not a core Wasm module (version ${head.subarray(4, 8).toString('hex')})`);
 }
 
 /** Streams a response through sha256 and hands the bytes to `inspect`; checks digest and size at the end. */
-async function fetchBlob(client: RegistryClient, repository: string, d: LayerLike, inspect?: (res: IncomingMessage) => Writable): Promise<Buffer | undefined> {
+async function fetchBlob(
+  client: RegistryClient,
+  repository: string,
+  d: LayerLike,
+  inspect?: (res: IncomingMessage) => Writable,
+): Promise<Buffer | undefined> {
   const hash = createHash('sha256');
   let size = 0;
   const keep: Buffer[] = [];
@@ -89,20 +99,25 @@ async function fetchBlob(client: RegistryClient, repository: string, d: LayerLik
     scopes: pushScopes(repository),
     consume: async (stream) => {
       const sink = inspect?.(stream);
-      await pipeline(stream, async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          hash.update(chunk);
-          size += chunk.length;
-          streamedBytes(chunk.length);
-          if (!inspect && size <= 1 << 20) keep.push(chunk);
-          if (sink) yield chunk;
-        }
-      }, sink ?? new Writable({ write: (_c, _e, cb) => cb() }));
+      await pipeline(
+        stream,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            hash.update(chunk);
+            size += chunk.length;
+            streamedBytes(chunk.length);
+            if (!inspect && size <= 1 << 20) keep.push(chunk);
+            if (sink) yield chunk;
+          }
+        },
+        sink ?? new Writable({ write: (_c, _e, cb) => cb() }),
+      );
     },
   });
   if (res.status !== 200) throw unexpectedResponse(`downloading blob ${d.digest}`, client.host, res);
   const got = `sha256:${hash.digest('hex')}`;
-  if (got !== d.digest || size !== d.size) throw new UnloadableImage(`blob ${d.digest} came back as ${got} (${size} bytes, expected ${d.size})`);
+  if (got !== d.digest || size !== d.size)
+    throw new UnloadableImage(`blob ${d.digest} came back as ${got} (${size} bytes, expected ${d.size})`);
   return inspect ? undefined : Buffer.concat(keep);
 }
 
@@ -172,7 +187,15 @@ export async function verifyRepository(
       method: 'GET',
       target: `/v2/${repository}/manifests/${tag}`,
       scopes,
-      headers: { Accept: [expected.mediaType, MediaType.ociManifest, MediaType.dockerManifest, MediaType.ociIndex, MediaType.dockerManifestList].join(', ') },
+      headers: {
+        Accept: [
+          expected.mediaType,
+          MediaType.ociManifest,
+          MediaType.dockerManifest,
+          MediaType.ociIndex,
+          MediaType.dockerManifestList,
+        ].join(', '),
+      },
     });
     if (res.status !== 200) throw unexpectedResponse(`reading back ${repository}:${tag}`, client.host, res);
     const got = `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
@@ -181,7 +204,10 @@ export async function verifyRepository(
   }
   const manifest = JSON.parse((manifestBytes as Buffer).toString('utf8')) as ManifestLike;
   if (expected.cncf) {
-    const config = JSON.parse(((await fetchBlob(client, repository, manifest.config as LayerLike)) as Buffer).toString('utf8')) as Record<string, unknown>;
+    const config = JSON.parse(((await fetchBlob(client, repository, manifest.config as LayerLike)) as Buffer).toString('utf8')) as Record<
+      string,
+      unknown
+    >;
     const layer = checkCncfLayout(manifest, config);
     await checkRawModule(client, repository, layer, true);
     return 'wasm';
@@ -197,7 +223,8 @@ export async function verifyRepository(
     const result = { found: false, head: Buffer.alloc(0), moduleSize: 0, tarBytes: 0 };
     await fetchBlob(client, repository, layer, () => compatLayerReader(result));
     if (!result.found) throw new UnloadableImage('the last layer holds no plugin.wasm');
-    if (result.tarBytes > MAX_MODULE_BYTES) throw new UnloadableImage(`the layer unpacks to ${result.tarBytes} bytes, over the ${MAX_MODULE_BYTES}-byte cap`);
+    if (result.tarBytes > MAX_MODULE_BYTES)
+      throw new UnloadableImage(`the layer unpacks to ${result.tarBytes} bytes, over the ${MAX_MODULE_BYTES}-byte cap`);
     checkModuleHead(result.head, result.moduleSize, 'plugin.wasm');
   }
   return variant;
@@ -206,13 +233,17 @@ export async function verifyRepository(
 async function checkRawModule(client: RegistryClient, repository: string, layer: LayerLike, allowComponent: boolean): Promise<void> {
   if (layer.size > MAX_MODULE_BYTES) throw new UnloadableImage(`the module is ${layer.size} bytes, over the ${MAX_MODULE_BYTES}-byte cap`);
   let head = Buffer.alloc(0);
-  await fetchBlob(client, repository, layer, () =>
-    new Writable({
-      write: (chunk: Buffer, _e, cb) => {
-        if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)]);
-        cb();
-      },
-    }),
+  await fetchBlob(
+    client,
+    repository,
+    layer,
+    () =>
+      new Writable({
+        write: (chunk: Buffer, _e, cb) => {
+          if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)]);
+          cb();
+        },
+      }),
   );
   checkModuleHead(head, layer.size, 'the module layer', allowComponent);
 }

@@ -77,8 +77,20 @@ const COMPONENT_EXPORT = 11;
 const COMPONENT_MAX_ID = 12;
 
 const CORE_SECTION_NAMES = [
-  'custom', 'type', 'import', 'function', 'table', 'memory', 'global', 'export', 'start', 'element', 'code',
-  'data', 'data count', 'tag',
+  'custom',
+  'type',
+  'import',
+  'function',
+  'table',
+  'memory',
+  'global',
+  'export',
+  'start',
+  'element',
+  'code',
+  'data',
+  'data count',
+  'tag',
 ];
 const EXPORT_KINDS = 5; // func, table, memory, global, tag
 
@@ -321,10 +333,7 @@ function* parse(size: number): Generator<{ at: number; length: number }, ModuleI
   if (CORE_VERSION.every((b, i) => version[i] === b)) kind = 'core';
   else if (COMPONENT_VERSION.every((b, i) => version[i] === b)) kind = 'component';
   else {
-    throw new WasmFormatError(
-      `unsupported WebAssembly version ${hex(version)} (01 00 00 00 is a core module, 0d 00 01 00 a component)`,
-      4,
-    );
+    throw new WasmFormatError(`unsupported WebAssembly version ${hex(version)} (01 00 00 00 is a core module, 0d 00 01 00 a component)`, 4);
   }
 
   // --- Sections.

@@ -61,10 +61,7 @@ export function abiForIstioVersion(version: string): IstioAbi {
   const text = version.trim();
   const match = VERSION.exec(text);
   if (!match) {
-    throw new IstioVersionError(
-      version,
-      `${JSON.stringify(version)} is not an Istio version: istio-version takes ${FORMS}`,
-    );
+    throw new IstioVersionError(version, `${JSON.stringify(version)} is not an Istio version: istio-version takes ${FORMS}`);
   }
   const major = Number(match[1]);
   const minor = Number(match[2]);
@@ -122,7 +119,9 @@ export function abiMismatch(moduleAbi: ProxyAbi | null, abiVersions: string[]): 
         `abi version ${declared} (${istio}) goes with proxy-wasm 0.2.0, but the module exports ${marker(moduleAbi)}, the Istio 1.5/1.6 ABI (Istio 1.7-1.9 proxies still load such modules, but declare ${LEGACY[0]?.abiVersion} for one)`,
       );
     } else {
-      warnings.push(`abi version ${declared} (${istio}) expects proxy-wasm ${legacy.proxyAbi}, but the module exports ${marker(moduleAbi)}`);
+      warnings.push(
+        `abi version ${declared} (${istio}) expects proxy-wasm ${legacy.proxyAbi}, but the module exports ${marker(moduleAbi)}`,
+      );
     }
   }
   return warnings.length > 0 ? warnings.join('; ') : null;
