@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contextAnnotations } from '../src/github-context.js';
 import { parseReference } from '../src/registry/reference.js';
-import { FIXTURE_MODULE, runAction } from './helpers/action.js';
+import { FIXTURE_MODULE, runAction, readLayoutImage } from './helpers/action.js';
 
 const GITHUB_ENV = {
   GITHUB_SERVER_URL: 'https://github.com',
@@ -15,13 +15,6 @@ const GITHUB_ENV = {
 
 const dir = mkdtempSync(join(tmpdir(), 'context-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function readImage(layout: string) {
-  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-  const blob = (d: string) => JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), 'utf8'));
-  const manifest = blob(index.manifests[0].digest);
-  return { manifest, config: blob(manifest.config.digest) };
-}
 
 describe('contextAnnotations', () => {
   it('derives source, revision, version and title; created only from SOURCE_DATE_EPOCH', () => {
@@ -64,7 +57,7 @@ describe('the action in a GitHub environment', () => {
       labels: 'org.opencontainers.image.version=9',
     });
     expect(run.code, run.stdout).toBe(0);
-    const { manifest, config } = readImage(join(dir, 'compat'));
+    const { manifest, config } = readLayoutImage(join(dir, 'compat'));
     expect(manifest.annotations).toEqual({
       'module.wasm.image/variant': 'compat',
       'org.opencontainers.image.revision': GITHUB_ENV.GITHUB_SHA,
@@ -83,7 +76,7 @@ describe('the action in a GitHub environment', () => {
   it('annotates the oci manifest next to the runtime annotations', async () => {
     const run = await build('oci', { variant: 'oci' });
     expect(run.code, run.stdout).toBe(0);
-    const { manifest } = readImage(join(dir, 'oci'));
+    const { manifest } = readLayoutImage(join(dir, 'oci'));
     expect(manifest.annotations['module.wasm.runtime/type']).toBe('envoy_proxy');
     expect(manifest.annotations['org.opencontainers.image.source']).toBe('https://github.com/Acme/wasm-filters');
   });
@@ -91,7 +84,7 @@ describe('the action in a GitHub environment', () => {
   it('puts no annotations on a Docker manifest, but labels its config', async () => {
     const run = await build('docker', { 'media-types': 'docker' });
     expect(run.code, run.stdout).toBe(0);
-    const { manifest, config } = readImage(join(dir, 'docker'));
+    const { manifest, config } = readLayoutImage(join(dir, 'docker'));
     expect(manifest).not.toHaveProperty('annotations');
     expect(config.config.Labels['org.opencontainers.image.revision']).toBe(GITHUB_ENV.GITHUB_SHA);
   });
@@ -101,7 +94,7 @@ describe('the action in a GitHub environment', () => {
     const b = await build('repro-b', {}, { SOURCE_DATE_EPOCH: '1714000000', TZ: 'Europe/Paris' });
     expect(a.code).toBe(0);
     expect(a.outputs.digest).toBe(b.outputs.digest);
-    const { manifest, config } = readImage(join(dir, 'repro-a'));
+    const { manifest, config } = readLayoutImage(join(dir, 'repro-a'));
     expect(manifest.annotations['org.opencontainers.image.created']).toBe('2024-04-24T23:06:40Z');
     expect(config.created).toBe('2024-04-24T23:06:40Z');
   });

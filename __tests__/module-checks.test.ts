@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, FIXTURE_MODULE, ROOT, runAction } from './helpers/action.js';
+import { errorLines, FIXTURE_MODULE, ROOT, runAction, readLayoutImage } from './helpers/action.js';
 
 const MID = 'v0-4689a30309abf31aee9ae36e73d34b1bb182685f';
 let dir: string;
@@ -16,12 +16,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function layoutManifest(layout: string) {
-  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-  const blob = (d: string) => JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), 'utf8'));
-  const manifest = blob(index.manifests[0].digest);
-  return { manifest, config: blob(manifest.config.digest) };
-}
 const warnings = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('::warning'));
 
 describe('istio-version', () => {
@@ -29,7 +23,7 @@ describe('istio-version', () => {
     const layout = join(dir, 'istio-1.8');
     const run = await runAction({ wasm: FIXTURE_MODULE, variant: 'oci', 'istio-version': '1.8', push: 'false', 'oci-layout': layout });
     expect(run.code, run.stdout).toBe(0);
-    const { manifest, config } = layoutManifest(layout);
+    const { manifest, config } = readLayoutImage(layout);
     expect(manifest.annotations['module.wasm.runtime/abi_version']).toBe(MID);
     expect(config.abiVersions).toEqual([MID]);
     expect(run.stdout).toContain(`Istio 1.8: abi-versions ${MID}`);
@@ -39,7 +33,7 @@ describe('istio-version', () => {
     const layout = join(dir, 'istio-1.22');
     const run = await runAction({ wasm: FIXTURE_MODULE, variant: 'oci', 'istio-version': '1.22', push: 'false', 'oci-layout': layout });
     expect(run.code, run.stdout).toBe(0);
-    const { manifest, config } = layoutManifest(layout);
+    const { manifest, config } = readLayoutImage(layout);
     expect(manifest.annotations).not.toHaveProperty('module.wasm.runtime/abi_version');
     expect(config).not.toHaveProperty('abiVersions');
     expect(run.stdout).toContain('Istio 1.22 reads the proxy-wasm ABI from the module itself; no abiVersions are written');

@@ -9,7 +9,8 @@ import { run } from './main.js';
 
 const host: Host = {
   info: (m) => core.info(m),
-  warning: (m, title) => core.warning(m, title ? { title } : {}),
+  // Every warning is an annotation with a title; retries and other registry notices share one.
+  warning: (m, title) => core.warning(m, { title: title ?? 'wasm-image-action' }),
   setSecret: (v) => core.setSecret(v),
   setOutput: (n, v) => core.setOutput(n, v),
   writeSummary: async (md) => {
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   const cancel = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (cancel.signal.aborted) return;
-    core.warning(`received ${sig}: cancelling`);
+    core.warning(`received ${sig}: cancelling`, { title: 'Cancelled' });
     cancel.abort();
   };
   process.on('SIGINT', onSignal);

@@ -90,7 +90,7 @@ describe('cancellation', () => {
     proxy.clearRules();
     expect(code).toBe(1);
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(stdout).toMatch(/::warning::received SIGTERM: cancelling/);
+    expect(stdout).toMatch(/::warning title=Cancelled::received SIGTERM: cancelling/);
     expect(stdout).toMatch(/::error title=[^:]*::cancelled \(SIGINT\/SIGTERM\)/);
     expect(await tagExists('cancel/filter', '1')).toBe(false);
     expect(parseOutputFile(readFileSync(output, 'utf8')).digest).toBeUndefined();

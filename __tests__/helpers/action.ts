@@ -117,3 +117,11 @@ export async function runAction(inputs: Record<string, string>, options: RunOpti
 export function errorLines(run: { stdout: string }): string[] {
   return run.stdout.split('\n').filter((l) => l.startsWith('::error'));
 }
+
+/** The manifest and config of the image an OCI layout's first index entry names. */
+export function readLayoutImage(layout: string): { manifest: Record<string, any>; config: Record<string, any> } {
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+  const blob = (d: string) => JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), 'utf8'));
+  const manifest = blob(index.manifests[0].digest);
+  return { manifest, config: blob(manifest.config.digest) };
+}
