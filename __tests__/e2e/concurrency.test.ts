@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION, cleanEnv, FIXTURE_MODULE, inputEnv, parseOutputFile, runAction } from '../helpers/action.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { packFixture, push } from '../helpers/push.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
 let reg: RegistryFixture;
@@ -54,6 +55,19 @@ describe('a matrix of jobs', () => {
     for (const v of istio) expect(await tagExists('matrix/filter', `1.0.0-istio${v}`)).toBe(true);
     // The two compat jobs and the two oci jobs built the same images (only the version annotation differs).
     expect(new Set(runs.map((r) => r.outputs.verified))).toEqual(new Set(['true']));
+  });
+
+  it('survives a burst of identical pushes to one repository', async () => {
+    const packed = await packFixture('oci');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        push(packed, [`${reg.host}/burst/filter:t${i}`], {
+          credentials: { username: reg.username as string, password: reg.password as string, env: { HOME: work } },
+        }),
+      ),
+    );
+    expect(new Set(results.map((r) => r.result.digest)).size).toBe(1);
+    for (let i = 0; i < 8; i++) expect(await tagExists('burst/filter', `t${i}`)).toBe(true);
   });
 });
 

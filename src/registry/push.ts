@@ -4,10 +4,10 @@ import { imageBlobs, type Digest, type Image } from '../image/types.js';
 import { pushScopes } from './auth.js';
 import { RegistryClient, type Logger } from './client.js';
 import { resolveCredentials, secretsOf, type CredentialInputs, type Credentials } from './credentials.js';
-import { RegistryError, unexpectedResponse } from './errors.js';
-import { getHeader, NetworkError } from './http.js';
+import { parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
+import { getHeader, NetworkError, type HttpResponse } from './http.js';
 import { formatDigestReference, formatReference, type ImageReference } from './reference.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
+import { DEFAULT_RETRY_POLICY, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
 import { ensureBlob, type UploadOutcome, type UploadSettings } from './upload.js';
 import { UnloadableImage, verifyRepository, type ConsumerVariant } from './verify.js';
 
@@ -194,15 +194,36 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
       const byHost = new Map(registries.map((r) => [r.host, r]));
       await mapLimit(refs, concurrency, async (ref) => {
         const { client } = byHost.get(ref.host) as Registry;
-        const res = await client.requestWithRetries(`putting the manifest for ${formatReference(ref)}`, {
-          method: 'PUT',
-          target: `/v2/${ref.repository}/manifests/${ref.tag}`,
-          scopes: pushScopes(ref.repository),
-          headers: { 'Content-Type': image.manifest.mediaType },
-          body: { kind: 'bytes', bytes: image.manifestBytes },
+        const what = `putting the manifest for ${formatReference(ref)}`;
+        const target = { client, repository: ref.repository, scopes: pushScopes(ref.repository) };
+        const res = await withRetries<HttpResponse>(
+          what,
+          retry,
+          (m) => opts.log.warning(m),
+          async (attempt) => {
+            if (attempt > 0) {
+              // The registry lost a blob it had confirmed (concurrent pushes of the same blob race inside
+              // some registries): make sure every blob is there again before the next attempt.
+              for (const blob of blobs) await ensureBlob(target, blob, [], settings);
+            }
+            const r = await client.requestWithRetries(what, {
+              method: 'PUT',
+              target: `/v2/${ref.repository}/manifests/${ref.tag}`,
+              scopes: target.scopes,
+              headers: { 'Content-Type': image.manifest.mediaType },
+              body: { kind: 'bytes', bytes: image.manifestBytes },
+            });
+            const codes = parseErrorBody(r.body).map((e) => e.code);
+            if (r.status === 400 && (codes.includes('MANIFEST_BLOB_UNKNOWN') || codes.includes('BLOB_UNKNOWN'))) {
+              return { retry: `the registry reports ${codes.join(', ')}; checking the blobs again`, response: r };
+            }
+            return { done: r };
+          },
+          opts.signal,
+        ).catch((err: unknown) => {
+          throw err instanceof RetriesExhausted ? new RegistryError(err.message, 400, ['MANIFEST_BLOB_UNKNOWN']) : err;
         });
-        if (res.status !== 201 && res.status !== 200)
-          throw unexpectedResponse(`putting the manifest for ${formatReference(ref)}`, ref.registry, res);
+        if (res.status !== 201 && res.status !== 200) throw unexpectedResponse(what, ref.registry, res);
         const reported = getHeader(res, 'docker-content-digest');
         if (reported !== undefined && reported !== digest) {
           throw new RegistryError(
