@@ -1,48 +1,138 @@
-// A fault-injecting reverse proxy on loopback, in front of the real registry: it answers chosen requests
-// with errors, resets or stalls connections, rewrites headers, redirects blob traffic, and records every
-// request. The Host header is passed through, so the registry builds upload Locations that point back at
-// the proxy and every later request of an upload goes through it too.
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// A fault-injecting reverse proxy for tests: plain HTTP on 127.0.0.1, in front of an upstream
+// `http://127.0.0.1:PORT` (the real Distribution registry in the e2e tests). It forwards every request,
+// except those a rule or the seeded random generator picks, which it answers with a fault instead.
+//
+// Forwarding
+// - Bodies are streamed both ways with back-pressure (`pipe`), never buffered: blobs may be 256 MiB.
+// - Headers are forwarded from `rawHeaders`, so their case, order and repeats (two `WWW-Authenticate`
+//   lines stay two lines) survive. Only hop-by-hop headers (`Connection`, `Keep-Alive`, `TE`, `Trailer`,
+//   `Upgrade`, `Proxy-Connection` and whatever `Connection` names) are dropped; `Authorization`, `Range`,
+//   `Content-Range`, `Docker-Content-Digest`, `Transfer-Encoding`, `Content-Length`... pass untouched.
+// - The client's `Host` is passed through unchanged. Distribution builds absolute `Location` URLs from
+//   `Host` (or `X-Forwarded-Host`), so it then answers with URLs on the very host the client used (the
+//   proxy), and a client that compares hosts before sending credentials sees no host change. Setting
+//   `Host` to the upstream's own address would make every Location point past the proxy.
+// - Safety net for upstreams that ignore `Host` (the self-test's echo server): an absolute `Location`
+//   whose scheme and authority are the upstream's is rewritten to `http://<the client's Host>` followed
+//   by the original path and query, byte for byte (upload `_state` tokens are kept exactly). Relative
+//   Locations and Locations on other hosts are left alone. `rewriteLocation: false` turns this off.
+//
+// Faults (see `Fault`)
+// - status:         the upstream never sees the request; the body is drained, then the canned answer
+//                   (default body: a registry `UNAVAILABLE` error) is sent.
+// - reset-request:  reads `afterBytes` (default 16 KiB) of the body, or all of it if it ends first, or
+//                   whatever came within 100 ms of silence; then resets the connection (TCP RST). The
+//                   upstream never sees the request.
+// - reset-response: forwards; sends the status line, headers and part of the body (half the first chunk,
+//                   at most `afterBytes`, default 64 KiB), then resets. For an answer without a body
+//                   (HEAD, 204, 304, length 0) it sends only a truncated status line, so the cut is
+//                   always visible to the client.
+// - stall:          says nothing for `ms` (the body is drained), then closes the connection.
+// - delay:          waits `ms`, then forwards normally (slow networks, token expiry mid-push).
+// - header:         forwards, replacing every copy of one response header with `value`.
+// - redirect:       answers `status` (default 307) with `Location: to(path, request)` and an empty body;
+//                   see redirect-server.ts for blob storage behind such redirects.
+//
+// Rules are tried in the order they were added; the first rule whose method (case-insensitive) and path
+// regex (tested against path + query) match, and whose `times` is not used up, faults the request.
+// Random faults (`setRandomFaults`): every request that no rule faulted draws one number from a seeded
+// mulberry32 generator and is faulted when it is below `rate`; a second draw then picks one of `kinds`
+// (default `DEFAULT_RANDOM_FAULTS`). So a rate of 0.3 faults about 30 % of the requests no rule faulted,
+// and the same seed over the same request sequence faults exactly the same requests.
+//
+// Nothing here throws into the test process: every stream has an error listener, a client that goes
+// away tears down its upstream request, an unreachable upstream gets a 502, and `stop()` clears every
+// timer, destroys every connection (client and upstream side) and closes the server.
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
+
+export type { StorageServer, StorageRequest, StorageServerOptions, BlobSource, RedirectBlobsOptions } from './redirect-server.js';
+export { startStorageServer, redirectBlobsTo } from './redirect-server.js';
+
+/** What a redirect target function learns about the request it redirects. */
+export interface RedirectRequest {
+  method: string;
+  /** Path and query, as the client sent them. */
+  path: string;
+  headers: IncomingHttpHeaders;
+}
 
 export type Fault =
   | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
-  | { kind: 'reset-request' }
-  | { kind: 'reset-response' }
+  | { kind: 'reset-request'; afterBytes?: number }
+  | { kind: 'reset-response'; afterBytes?: number }
   | { kind: 'stall'; ms: number }
   | { kind: 'delay'; ms: number }
   | { kind: 'header'; name: string; value: string }
-  | { kind: 'redirect'; to: (path: string) => string; status?: 307 | 302 };
+  | { kind: 'redirect'; to: (path: string, req: RedirectRequest) => string; status?: 307 | 302 | 303 };
 
 export interface FaultRule {
   match: { method?: string; path?: RegExp };
   fault: Fault;
-  /** How many matching requests to fault (default 1). */
+  /** How many matching requests to fault (default 1; `Infinity` for all of them). */
   times?: number;
 }
 
+export interface RandomFaults {
+  /** Probability, 0..1, that a request no rule faulted is faulted. */
+  rate: number;
+  seed: number;
+  /** Faults to pick from, uniformly (default `DEFAULT_RANDOM_FAULTS`). */
+  kinds?: Fault[];
+}
+
+/** Transient faults a well-behaved client must retry through. */
+export const DEFAULT_RANDOM_FAULTS: readonly Fault[] = [
+  { kind: 'status', status: 503 },
+  { kind: 'status', status: 500 },
+  {
+    kind: 'status',
+    status: 429,
+    headers: { 'Retry-After': '0' },
+    body: JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'injected fault' }] }),
+  },
+  { kind: 'reset-request' },
+  { kind: 'reset-response' },
+];
+
 export interface ProxyRequestRecord {
   method: string;
+  /** Path and query. */
   path: string;
+  /** The status the client was sent; 0 until known (and if the client went away first). */
   status: number | 'reset' | 'stall';
   faulted?: Fault['kind'];
-  headers: IncomingMessage['headers'];
+  /** The request's headers as the client sent them. */
+  headers: IncomingHttpHeaders;
 }
 
 export interface FaultProxy {
+  /** `http://127.0.0.1:P` */
   url: string;
+  /** `127.0.0.1:P` */
   host: string;
   addRule(rule: FaultRule): void;
   clearRules(): void;
-  /** Faults this fraction of the requests no rule faulted, with a seeded PRNG so a run repeats exactly. */
-  setRandomFaults(opts: { rate: number; seed: number; kinds: Fault[] } | null): void;
+  setRandomFaults(opts: RandomFaults | null): void;
+  /** Every request seen, in arrival order. */
   requests: ProxyRequestRecord[];
   stop(): Promise<void>;
 }
 
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
+export interface FaultProxyOptions {
+  /** Rewrite absolute Locations that point at the upstream to point at the proxy (default true). */
+  rewriteLocation?: boolean;
+}
+
+/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -53,153 +143,319 @@ function prng(seed: number): () => number {
   };
 }
 
-export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
-  const up = new URL(upstream);
-  const rules: Array<FaultRule & { left: number }> = [];
-  const requests: ProxyRequestRecord[] = [];
-  let random: { rate: number; next: () => number; kinds: Fault[] } | null = null;
-  const sockets = new Set<Socket>();
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
-  const pick = (req: IncomingMessage): Fault | undefined => {
-    const path = req.url ?? '/';
-    const rule = rules.find(
-      (r) => r.left > 0 && (!r.match.method || r.match.method === req.method) && (!r.match.path || r.match.path.test(path)),
-    );
-    if (rule) {
-      rule.left--;
-      return rule.fault;
+/** Raw header pairs minus hop-by-hop ones, as a flat [name, value, name, value...] list. */
+function endToEnd(raw: string[]): string[] {
+  const drop = new Set(HOP_BY_HOP);
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === 'connection') {
+      for (const token of (raw[i + 1] as string).split(',')) drop.add(token.trim().toLowerCase());
     }
-    if (random && random.next() < random.rate) return random.kinds[Math.floor(random.next() * random.kinds.length)];
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!drop.has((raw[i] as string).toLowerCase())) out.push(raw[i] as string, raw[i + 1] as string);
+  }
+  return out;
+}
+
+/** `http://upstream/x?y` -> `http://<clientHost>/x?y`; anything else unchanged. */
+function rewriteLocation(value: string, upstream: URL, clientHost: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:)?\/\/([^/?#]*)(.*)$/is.exec(value);
+  if (!m) return value; // relative
+  const scheme = (m[1] ?? upstream.protocol).toLowerCase();
+  let host: string;
+  try {
+    host = new URL(`${scheme}//${m[2] ?? ''}`).host;
+  } catch {
+    return value;
+  }
+  if (scheme !== upstream.protocol || host !== upstream.host) return value;
+  return `http://${clientHost}${m[3] ?? ''}`;
+}
+
+function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+export async function startFaultProxy(upstream: string, opts: FaultProxyOptions = {}): Promise<FaultProxy> {
+  const up = new URL(upstream);
+  if (up.protocol !== 'http:') throw new Error(`the fault proxy forwards to http:// upstreams only, not ${upstream}`);
+  const rewrite = opts.rewriteLocation ?? true;
+  const rules: Array<{ rule: FaultRule; left: number }> = [];
+  const requests: ProxyRequestRecord[] = [];
+  let random: { rate: number; next: () => number; kinds: readonly Fault[] } | null = null;
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const agent = new Agent({ keepAlive: true });
+  let stopped = false;
+  let selfHost = '';
+
+  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  };
+  const cancel = (t: NodeJS.Timeout | undefined) => {
+    if (t) {
+      clearTimeout(t);
+      timers.delete(t);
+    }
+  };
+
+  const pick = (method: string, path: string): Fault | undefined => {
+    for (const entry of rules) {
+      const { match } = entry.rule;
+      if (entry.left <= 0) continue;
+      if (match.method && match.method.toUpperCase() !== method) continue;
+      if (match.path) {
+        match.path.lastIndex = 0; // a /g or /y regex would otherwise remember where it stopped
+        if (!match.path.test(path)) continue;
+      }
+      entry.left--;
+      return entry.rule.fault;
+    }
+    if (random && random.kinds.length > 0 && random.next() < random.rate) {
+      return random.kinds[Math.floor(random.next() * random.kinds.length)];
+    }
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Fault | undefined) => {
-    const upstreamReq = request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
-      const headers = { ...upRes.headers };
-      if (fault?.kind === 'header') headers[fault.name.toLowerCase()] = fault.value;
-      record.status = upRes.statusCode ?? 0;
-      res.writeHead(upRes.statusCode ?? 502, headers);
-      if (fault?.kind === 'reset-response') {
-        record.status = 'reset';
-        // Send the head and a little of the body, then cut the connection.
-        let sent = 0;
-        upRes.on('data', (c: Buffer) => {
-          if (sent === 0) res.write(c.subarray(0, Math.max(1, Math.floor(c.length / 2))));
-          sent += c.length;
-          req.socket.destroy();
-        });
-        upRes.on('end', () => req.socket.destroy());
-        return;
-      }
-      upRes.pipe(res);
-    });
-    upstreamReq.on('error', () => req.socket.destroy());
-    req.pipe(upstreamReq);
+  /** Reads and discards the request body, then calls `then` (unless the client went away). */
+  const drain = (req: IncomingMessage, then: () => void) => {
+    if (req.complete) return then();
+    req.once('end', then);
+    req.resume();
   };
 
-  const server: Server = createServer((req, res) => {
-    const record: ProxyRequestRecord = { method: req.method ?? '', path: req.url ?? '', status: 0, headers: req.headers };
-    requests.push(record);
-    const fault = pick(req);
-    if (fault) record.faulted = fault.kind;
-    void (async () => {
-      switch (fault?.kind) {
-        case 'status': {
-          req.resume();
+  const forward = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Fault | undefined) => {
+    const clientHost = req.headers.host ?? selfHost;
+    const headers = endToEnd(req.rawHeaders);
+    if (req.headers.host === undefined) headers.push('Host', up.host);
+    let upRes: IncomingMessage | undefined;
+    const upReq = httpRequest({ agent, host: up.hostname, port: up.port, method: req.method, path: req.url, headers });
+    upReq.on('error', () => {
+      if (res.headersSent || res.destroyed || req.socket.destroyed) {
+        req.socket.destroy();
+        return;
+      }
+      record.status = 502;
+      res.writeHead(502, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'fault proxy: upstream unreachable' }] }));
+    });
+    // The client went away (or the proxy cut it): stop talking to the upstream for it.
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        upReq.destroy();
+        upRes?.destroy();
+      }
+    });
+    req.on('close', () => {
+      if (!req.complete) upReq.destroy();
+    });
+
+    upReq.on('response', (r) => {
+      upRes = r;
+      r.on('error', () => {});
+      const status = r.statusCode ?? 502;
+      record.status = status;
+      let out = endToEnd(r.rawHeaders);
+      if (rewrite) {
+        for (let i = 0; i < out.length; i += 2) {
+          if ((out[i] as string).toLowerCase() === 'location') out[i + 1] = rewriteLocation(out[i + 1] as string, up, clientHost);
+        }
+      }
+      if (fault?.kind === 'header') {
+        const name = fault.name.toLowerCase();
+        out = out.filter((_, i) => ((i % 2 === 0 ? out[i] : out[i - 1]) as string).toLowerCase() !== name);
+        out.push(fault.name, fault.value);
+      }
+
+      if (fault?.kind === 'reset-response') {
+        record.status = 'reset';
+        const socket = req.socket;
+        const cut = () => later(20, () => resetSocket(socket));
+        const length = r.headers['content-length'];
+        if (req.method === 'HEAD' || status === 204 || status === 304 || length === '0') {
+          r.destroy();
+          const line = `HTTP/1.1 ${status} ${r.statusMessage ?? ''}\r\n`;
+          socket.write(line.slice(0, Math.max(9, line.length - 4)), cut);
+          return;
+        }
+        const limit = fault.afterBytes ?? 64 * 1024;
+        res.writeHead(status, r.statusMessage, out);
+        let done = false;
+        r.on('data', (chunk: Buffer) => {
+          if (done) return;
+          done = true;
+          r.destroy();
+          res.write(chunk.subarray(0, Math.max(1, Math.min(limit, Math.floor(chunk.length / 2)))), cut);
+        });
+        r.on('end', () => {
+          if (done) return;
+          done = true;
+          res.flushHeaders();
+          cut();
+        });
+        return;
+      }
+
+      if (res.destroyed) {
+        r.destroy();
+        return;
+      }
+      res.writeHead(status, r.statusMessage, out);
+      r.on('close', () => {
+        if (!r.complete) res.destroy(); // the upstream cut its answer short: so do we
+      });
+      r.pipe(res);
+    });
+
+    req.pipe(upReq);
+  };
+
+  const answer = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Fault | undefined) => {
+    switch (fault?.kind) {
+      case undefined:
+      case 'header':
+      case 'reset-response':
+        return forward(req, res, record, fault);
+      case 'status':
+        return drain(req, () => {
           record.status = fault.status;
           res.writeHead(fault.status, { 'Content-Type': 'application/json', ...fault.headers });
           res.end(fault.body ?? JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] }));
-          return;
-        }
-        case 'reset-request': {
-          record.status = 'reset';
-          // Take some of the body first, so the client is mid-upload when the connection drops.
-          let seen = 0;
-          req.on('data', (c: Buffer) => {
-            seen += c.length;
-            if (seen > 1024) req.socket.destroy();
-          });
-          req.on('end', () => req.socket.destroy());
-          setTimeout(() => req.socket.destroy(), 50);
-          return;
-        }
-        case 'stall':
-          record.status = 'stall';
-          await sleep(fault.ms);
-          req.socket.destroy();
-          return;
-        case 'delay':
-          await sleep(fault.ms);
-          return forward(req, res, record, fault);
-        case 'redirect':
-          req.resume();
+        });
+      case 'redirect':
+        return drain(req, () => {
+          const location = fault.to(req.url ?? '/', { method: req.method ?? '', path: req.url ?? '/', headers: req.headers });
           record.status = fault.status ?? 307;
-          res.writeHead(fault.status ?? 307, { Location: fault.to(req.url ?? '/'), 'Content-Length': '0' });
+          res.writeHead(record.status, { Location: location, 'Content-Length': '0' });
           res.end();
-          return;
-        default:
-          return forward(req, res, record, fault);
+        });
+      case 'reset-request': {
+        record.status = 'reset';
+        const limit = fault.afterBytes ?? 16 * 1024;
+        const socket = req.socket;
+        let idle: NodeJS.Timeout | undefined;
+        const cut = () => {
+          cancel(idle);
+          req.removeAllListeners('data');
+          resetSocket(socket);
+        };
+        let seen = 0;
+        const arm = () => {
+          cancel(idle);
+          idle = later(100, cut);
+        };
+        req.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen >= limit) cut();
+          else arm();
+        });
+        req.on('end', cut);
+        req.on('close', () => cancel(idle));
+        arm();
+        return;
       }
-    })().catch(() => req.socket.destroy());
+      case 'stall': {
+        record.status = 'stall';
+        req.resume();
+        const socket = req.socket;
+        const t = later(fault.ms, () => socket.destroy());
+        socket.once('close', () => cancel(t));
+        return;
+      }
+      case 'delay': {
+        const t = later(fault.ms, () => {
+          if (!req.socket.destroyed) forward(req, res, record, undefined);
+        });
+        req.socket.once('close', () => cancel(t));
+        return;
+      }
+    }
+  };
+
+  const server = createServer((req, res) => {
+    req.on('error', () => {});
+    res.on('error', () => {});
+    const method = req.method ?? '';
+    const path = req.url ?? '/';
+    const record: ProxyRequestRecord = { method, path, status: 0, headers: req.headers };
+    requests.push(record);
+    if (stopped) {
+      req.socket.destroy();
+      return;
+    }
+    let fault: Fault | undefined;
+    try {
+      fault = pick(method, path);
+      if (fault) record.faulted = fault.kind;
+      answer(req, res, record, fault);
+    } catch (err) {
+      // A broken rule (a throwing `to`, an invalid header value) is a test bug: say so, do not crash.
+      if (!res.headersSent && !res.destroyed) {
+        record.status = 500;
+        res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end(`fault proxy: ${(err as Error).message}`);
+      } else {
+        req.socket.destroy();
+      }
+    }
   });
   server.on('connection', (s: Socket) => {
     sockets.add(s);
+    s.on('error', () => {});
     s.on('close', () => sockets.delete(s));
   });
   server.on('clientError', (_err, socket) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.on('error', () => {});
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
+  selfHost = `127.0.0.1:${port}`;
+
+  let closed: Promise<void> | undefined;
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
-    addRule: (rule) => rules.push({ ...rule, left: rule.times ?? 1 }),
+    url: `http://${selfHost}`,
+    host: selfHost,
+    addRule: (rule) => {
+      rules.push({ rule, left: Math.max(0, rule.times ?? 1) });
+    },
     clearRules: () => {
       rules.length = 0;
     },
-    setRandomFaults: (opts) => {
-      random = opts ? { rate: opts.rate, next: prng(opts.seed), kinds: opts.kinds } : null;
+    setRandomFaults: (o) => {
+      if (o && !(o.rate >= 0 && o.rate <= 1)) throw new Error(`random fault rate must be within 0..1, not ${o.rate}`);
+      random = o ? { rate: o.rate, next: seededRandom(o.seed), kinds: o.kinds ?? DEFAULT_RANDOM_FAULTS } : null;
     },
     requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
+    stop: () => {
+      closed ??= new Promise<void>((resolve) => {
+        stopped = true;
+        for (const t of timers) clearTimeout(t);
+        timers.clear();
         server.close(() => resolve());
-      }),
-  };
-}
-
-/** A second loopback server standing for blob storage behind a redirect: records headers, serves bytes. */
-export interface StorageServer {
-  url: string;
-  requests: Array<{ method: string; path: string; headers: IncomingMessage['headers'] }>;
-  stop(): Promise<void>;
-}
-
-/** `fetch(path)` gets the real bytes (the test knows how to read the registry); the client never does. */
-export async function startStorageServer(fetchBlob: (path: string) => Promise<Buffer>): Promise<StorageServer> {
-  const requests: StorageServer['requests'] = [];
-  const server = createServer((req, res) => {
-    requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers });
-    fetchBlob(req.url ?? '/').then(
-      (bytes) => {
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) });
-        res.end(req.method === 'HEAD' ? undefined : bytes);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
         server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+        for (const s of sockets) s.destroy();
+        agent.destroy();
+      });
+      return closed;
+    },
   };
 }
