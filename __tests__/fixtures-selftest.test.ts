@@ -306,11 +306,13 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
       // A mount challenge names the source repository too; a token without pull on it is refused.
       const mountUrl = `${reg.url}/v2/${repo}-copy/blobs/uploads/?mount=${layout.layerDigest}&from=${repo}`;
       const challenge = header((await curl(reg, ['-X', 'POST', mountUrl])).headers, 'www-authenticate');
-      // Go map order: the two scopes come in either order.
+      // Go map order: the two scopes, and the actions within one, come in either order.
+      const normalise = (scope: string) => scope.replace(/:([a-z,]+)$/, (_m, actions: string) => `:${actions.split(',').sort().join(',')}`);
       expect(
         /scope="([^"]*)"/
           .exec(challenge ?? '')?.[1]
           ?.split(' ')
+          .map(normalise)
           .sort(),
       ).toEqual([`repository:${repo}-copy:pull,push`, `repository:${repo}:pull`].sort());
       const tok = async (scopes: string[]) => {
