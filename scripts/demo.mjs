@@ -23,7 +23,8 @@ for (const [name, flags] of builds) {
     process.execPath,
     [cli, 'build', '--wasm', module, '--tag', `localhost:5000/demo/filter:${name}`, '--oci-layout', layout, ...flags],
     {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // Progress goes to stderr; shown only if the build fails (execFileSync then throws with it).
+    stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   const outputs = JSON.parse(json.toString());
