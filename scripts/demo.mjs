@@ -24,7 +24,7 @@ for (const [name, flags] of builds) {
     [cli, 'build', '--wasm', module, '--tag', `localhost:5000/demo/filter:${name}`, '--oci-layout', layout, ...flags],
     {
       // Progress goes to stderr; shown only if the build fails (execFileSync then throws with it).
-    stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   const outputs = JSON.parse(json.toString());
