@@ -51,7 +51,8 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listenOnLoopback, trackSockets } from './loopback.js';
 
 export type { StorageServer, StorageRequest, StorageServerOptions, BlobSource, RedirectBlobsOptions } from './redirect-server.js';
 export { startStorageServer, redirectBlobsTo } from './redirect-server.js';
@@ -412,22 +413,9 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
       }
     }
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-  });
-  server.on('clientError', (_err, socket) => socket.destroy());
-  server.on('error', () => {});
+  trackSockets(server, sockets);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   selfHost = `127.0.0.1:${port}`;
 
   let closed: Promise<void> | undefined;

@@ -16,8 +16,9 @@
 // Every request is recorded with its headers, so a test can assert that no `Authorization` arrived.
 import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { FaultRule } from './fault-proxy.js';
+import { listenOnLoopback, trackSockets } from './loopback.js';
 
 export interface StorageRequest {
   method: string;
@@ -133,21 +134,8 @@ export async function startStorageServer(opts: StorageServerOptions | BlobSource
       }
     });
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-  });
-  server.on('clientError', (_err, socket) => socket.destroy());
-  server.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  trackSockets(server, sockets);
+  const port = await listenOnLoopback(server);
   let closed: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -8,8 +8,8 @@
 // Anonymous requests get a token that grants nothing; wrong credentials get 401.
 import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { certDerBase64, type CertPair } from './certs.js';
+import { listenOnLoopback } from './loopback.js';
 
 export interface TokenScope {
   type: string;
@@ -202,14 +202,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       res.end(JSON.stringify({ error: 'server_error', error_description: String(err) }));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   let stopped: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
