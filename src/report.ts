@@ -1,7 +1,7 @@
 // Outputs ($GITHUB_OUTPUT or the CLI's JSON) and the job summary, derived from the run's result.
 import { digestHex } from './image/digest.js';
 import type { ModuleInfo } from './wasm/inspect.js';
-import type { Descriptor, Digest, Image } from './image/types.js';
+import type { Digest, Image } from './image/types.js';
 import { formatReference, type ImageReference } from './registry/reference.js';
 
 export interface RunResult {
@@ -21,10 +21,6 @@ export interface RunResult {
 
 export type Outputs = Record<'digest' | 'sha256' | 'wasm-digest' | 'tags' | 'metadata' | 'image' | 'verified' | 'proxy-abi', string>;
 
-function plainDescriptor(d: Descriptor): Descriptor {
-  return { ...d };
-}
-
 export function buildOutputs(result: RunResult): Outputs {
   const { image } = result;
   const digest = image.manifestDescriptor.digest;
@@ -32,9 +28,9 @@ export function buildOutputs(result: RunResult): Outputs {
   const metadata = {
     variant: image.variant,
     mediaTypes: image.flavour,
-    manifest: plainDescriptor(image.manifestDescriptor),
-    config: plainDescriptor(image.config.descriptor),
-    layers: image.layers.map((l) => plainDescriptor(l.descriptor)),
+    manifest: image.manifestDescriptor,
+    config: image.config.descriptor,
+    layers: image.layers.map((l) => l.descriptor),
     wasm: {
       ...result.wasm,
       kind: result.module.kind,

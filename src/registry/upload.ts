@@ -3,7 +3,7 @@
 import type { Blob, Digest } from '../image/types.js';
 import type { RegistryClient } from './client.js';
 import { RegistryError, unexpectedResponse } from './errors.js';
-import { bodyLength, getHeader, NetworkError, type HttpResponse, type RequestBody } from './http.js';
+import { getHeader, NetworkError, type HttpResponse, type RequestBody } from './http.js';
 import { isRetryableStatus, withRetries, type Attempt, type RetryPolicy } from './retry.js';
 
 export interface UploadSettings {
@@ -128,7 +128,7 @@ async function uploadChunked(
       problem = `${err.code}: ${err.message}`;
     }
     // Resume: ask the registry how much it has, then carry on from there.
-    if (++failures > settings.retry.retries) throw new RetryableStatusExhausted(problem);
+    if (++failures > settings.retry.retries) throw new ChunkResumesExhausted(problem);
     settings.warn(
       `uploading ${shortDigest(blob.descriptor.digest)} at byte ${offset}: ${problem}; resuming (attempt ${failures + 1} of ${settings.retry.retries + 1})`,
     );
@@ -137,7 +137,7 @@ async function uploadChunked(
       url = getHeader(status, 'location') ? location(status, 'resuming an upload', client.host) : url;
       offset = nextOffset(status) ?? 0;
     } else {
-      throw new RetryableStatusExhausted(`the upload session is gone (HTTP ${status.status})`);
+      throw new ChunkResumesExhausted(`the upload session is gone (HTTP ${status.status})`);
     }
   }
   const res = await client.request({
@@ -151,7 +151,7 @@ async function uploadChunked(
 }
 
 /** Chunk resumes ran out: the whole upload restarts with a new session (the outer retry). */
-class RetryableStatusExhausted extends Error {}
+class ChunkResumesExhausted extends Error {}
 
 async function blobExists(target: RepoTarget, blob: Blob): Promise<boolean> {
   const { client, repository, scopes } = target;
@@ -213,12 +213,12 @@ export async function ensureBlob(target: RepoTarget, blob: Blob, mountFrom: stri
       try {
         const s = session ?? (await startSession(target));
         session = undefined; // a failed attempt never reuses a session
-        if (bodyLength(blobBody(blob)) > settings.chunkThreshold) await uploadChunked(target, s, blob, settings);
+        if (blob.descriptor.size > settings.chunkThreshold) await uploadChunked(target, s, blob, settings);
         else await putMonolithic(target, s.url, blob);
         return { done: undefined };
       } catch (err) {
         if (err instanceof RetryableStatus) return { retry: `HTTP ${err.response.status}`, response: err.response };
-        if (err instanceof RetryableStatusExhausted) return { retry: err.message };
+        if (err instanceof ChunkResumesExhausted) return { retry: err.message };
         throw err;
       }
     },
