@@ -9,22 +9,11 @@ import { compatTarSize } from '../src/pack.js';
 import { sha256Digest } from '../src/image/digest.js';
 import { MediaType } from '../src/image/mediatypes.js';
 import { imageBlobs, type Image } from '../src/image/types.js';
+import { testSpec } from './helpers/spec.js';
 
 const MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01, 0x61, 0x62]);
 
-function spec(overrides: Partial<ImageSpec> = {}): ImageSpec {
-  return {
-    variant: 'compat',
-    flavour: 'oci',
-    runtimeType: 'envoy_proxy',
-    abiVersions: [],
-    rootIds: [],
-    annotations: {},
-    labels: {},
-    created: undefined,
-    ...overrides,
-  };
-}
+const spec = testSpec;
 
 function collect(): { sink: Writable; bytes: () => Buffer } {
   const chunks: Buffer[] = [];

@@ -8,19 +8,10 @@ import { pushImage, type PushOptions, type PushResult } from '../../src/registry
 import { parseReference } from '../../src/registry/reference.js';
 import { checkModuleFile } from '../../src/wasm/module-file.js';
 import { FIXTURE_MODULE } from './action.js';
+import { testSpec } from './spec.js';
 
 export async function packFixture(variant: ImageSpec['variant'] = 'oci', module = FIXTURE_MODULE): Promise<PackedImage> {
-  const spec: ImageSpec = {
-    variant,
-    flavour: 'oci',
-    runtimeType: 'envoy_proxy',
-    abiVersions: [],
-    rootIds: [],
-    annotations: {},
-    labels: {},
-    created: undefined,
-  };
-  return packModule(await checkModuleFile(module, variant === 'wasm'), spec, mkdtempSync(join(tmpdir(), 'pack-')));
+  return packModule(await checkModuleFile(module, variant === 'wasm'), testSpec({ variant }), mkdtempSync(join(tmpdir(), 'pack-')));
 }
 
 export interface Captured {
@@ -29,12 +20,14 @@ export interface Captured {
   masked: string[];
 }
 
+const captured = (): Captured => ({ warnings: [], infos: [], masked: [] });
+
 export async function push(
   packed: PackedImage,
   refs: string[],
   overrides: Partial<PushOptions> = {},
+  log: Captured = captured(),
 ): Promise<{ result: PushResult; log: Captured }> {
-  const log: Captured = { warnings: [], infos: [], masked: [] };
   const result = await pushImage(
     packed.image,
     refs.map((r) => parseReference(r)),
@@ -57,9 +50,9 @@ export async function pushError(
   refs: string[],
   overrides: Partial<PushOptions> = {},
 ): Promise<{ error: Error; log: Captured }> {
-  const log: Captured = { warnings: [], infos: [], masked: [] };
+  const log = captured();
   try {
-    await push(packed, refs, { ...overrides, log: { info: (m) => log.infos.push(m), warning: (m) => log.warnings.push(m) } });
+    await push(packed, refs, overrides, log);
   } catch (error) {
     return { error: error as Error, log };
   }
