@@ -2,7 +2,7 @@
 import type { Host } from './host.js';
 import { InputError } from './errors.js';
 import { parseOptions } from './inputs.js';
-import { run } from './main.js';
+import { runJob } from './main.js';
 
 const USAGE = `Usage: wasm-image <command> [options]
 
@@ -155,7 +155,7 @@ export async function cli(argv: string[]): Promise<number> {
     const cancel = new AbortController();
     process.once('SIGINT', () => cancel.abort());
     process.once('SIGTERM', () => cancel.abort());
-    await run(options, { ...stderrHost, setOutput: (n, v) => (outputs[n] = v) }, cancel.signal);
+    await runJob(options, { ...stderrHost, setOutput: (n, v) => (outputs[n] = v) }, cancel.signal);
     const printable: Record<string, unknown> = { ...outputs };
     for (const key of ['tags', 'metadata']) if (outputs[key]) printable[key] = JSON.parse(outputs[key]);
     process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);

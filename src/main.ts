@@ -1,14 +1,16 @@
 // Wiring only: options → module check → image → layout / registry → outputs and summary.
+import * as core from '@actions/core';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { actionHost, failureTitle } from './action-host.js';
 import { runBuildStep } from './build-step.js';
 import { InputError } from './errors.js';
 import { contextAnnotations } from './github-context.js';
 import type { Host } from './host.js';
 import type { ImageSpec } from './image/build.js';
-import type { Options } from './inputs.js';
+import { parseOptions, type Options } from './inputs.js';
 import { checkLayoutTarget, layoutRefNames, writeLayout } from './layout.js';
 import { checkFits, packModule } from './pack.js';
 import { closeIdleConnections } from './registry/http.js';
@@ -74,7 +76,8 @@ export class VerificationError extends Error {
   override name = 'VerificationError';
 }
 
-export async function run(options: Options, host: Host, signal?: AbortSignal): Promise<RunResult> {
+/** The typed core that the action and the CLI share: one job from parsed options, through a Host. */
+export async function runJob(options: Options, host: Host, signal?: AbortSignal): Promise<RunResult> {
   for (const secret of [options.password, options.githubToken]) if (secret) host.setSecret(secret);
   if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
   const build = options.build;
@@ -183,5 +186,42 @@ export async function run(options: Options, host: Host, signal?: AbortSignal): P
   } finally {
     closeIdleConnections();
     await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The action's entry, shaped like GitHub's typescript-action template (which `@github/local-action` runs):
+ * reads the inputs, runs the job, and turns any error into a failed step.
+ */
+export async function run(): Promise<void> {
+  // The runner cancels a job with SIGINT, then SIGTERM: stop requests, put no manifest, clean up.
+  const cancel = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (cancel.signal.aborted) return;
+    core.warning(`received ${sig}: cancelling`, { title: 'Cancelled' });
+    cancel.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    // Mask secrets before anything else can print them.
+    for (const name of ['password', 'github-token']) {
+      const value = core.getInput(name);
+      if (value) core.setSecret(value);
+    }
+    const options = parseOptions((name) => core.getInput(name));
+    await runJob(options, actionHost, cancel.signal);
+  } catch (err) {
+    const message = cancel.signal.aborted
+      ? 'cancelled (SIGINT/SIGTERM): requests in flight were stopped and tags not yet put were left as they were'
+      : err instanceof Error
+        ? err.message
+        : String(err);
+    // What core.setFailed does, plus a title saying what kind of failure it is.
+    core.error(message, { title: failureTitle(err) });
+    process.exitCode = 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
