@@ -9,6 +9,7 @@ import { compatTarSize } from '../src/pack.js';
 import { sha256Digest } from '../src/image/digest.js';
 import { MediaType } from '../src/image/mediatypes.js';
 import { imageBlobs, type Image } from '../src/image/types.js';
+import type { Platform } from '../src/image/platform.js';
 import { testSpec } from './helpers/spec.js';
 
 const MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01, 0x61, 0x62]);
@@ -200,9 +201,18 @@ describe('compat image', () => {
     expect(m.annotations).toEqual({ 'module.wasm.image/variant': 'compat', 'x.example/y': 'z' });
     const configText = new TextDecoder().decode((image.config.source as { bytes: Uint8Array }).bytes);
     expect(configText).toBe(
-      `{"architecture":"wasm","os":"wasip1","config":{"Labels":{"a.example":"1","b.example":"2"}},"rootfs":{"type":"layers","diff_ids":["${layer.diffId}"]}}`,
+      `{"architecture":"amd64","os":"linux","config":{"Labels":{"a.example":"1","b.example":"2"}},"rootfs":{"type":"layers","diff_ids":["${layer.diffId}"]}}`,
     );
     expectDescriptorsMatchBytes(image);
+  });
+
+  it('writes the platform into the config, the variant after os as the OCI config orders them', () => {
+    const config = (platform: Platform) =>
+      new TextDecoder().decode((buildCompatImage(spec({ platform }), layer).config.source as { bytes: Uint8Array }).bytes);
+    expect(config({ os: 'linux', architecture: 'arm', variant: 'v7' })).toMatch(
+      /^\{"architecture":"arm","os":"linux","variant":"v7","rootfs"/,
+    );
+    expect(config({ os: 'wasip1', architecture: 'wasm' })).toMatch(/^\{"architecture":"wasm","os":"wasip1","rootfs"/);
   });
 
   it('writes created only from SOURCE_DATE_EPOCH', () => {

@@ -66,3 +66,37 @@ describe('parseOptions', () => {
     expect(() => parseOptions(get({ wasm: 'f', push: 'false' }), { SOURCE_DATE_EPOCH: 'yesterday' })).toThrow(/SOURCE_DATE_EPOCH/);
   });
 });
+
+describe('platform', () => {
+  const platformOf = (inputs: Record<string, string>) => parseOptions(get({ wasm: 'f', push: 'false', ...inputs }), {}).platform;
+
+  it('is linux/amd64 by default, and takes os/architecture[/variant] with the names uname and Debian use', () => {
+    expect(platformOf({})).toEqual({ os: 'linux', architecture: 'amd64' });
+    expect(platformOf({ platform: 'linux/arm64' })).toEqual({ os: 'linux', architecture: 'arm64' });
+    expect(platformOf({ platform: 'Linux/ARM/v7' })).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
+    expect(platformOf({ platform: 'linux/x86_64' })).toEqual({ os: 'linux', architecture: 'amd64' });
+    expect(platformOf({ platform: 'linux/aarch64' })).toEqual({ os: 'linux', architecture: 'arm64' });
+    expect(platformOf({ platform: 'wasip1/wasm' })).toEqual({ os: 'wasip1', architecture: 'wasm' });
+  });
+
+  it.each([
+    [{ platform: 'linux' }, /^Input `platform`: "linux" is not os\/architecture\[\/variant\]; write e\.g\. linux\/amd64/],
+    [{ platform: 'linux/amd64/v2/x' }, /^Input `platform`: .* is not os\/architecture/],
+    [{ platform: 'linux//v7' }, /^Input `platform`: .* is not os\/architecture/],
+    [{ platform: 'linxu/amd64' }, /^Input `platform`: "linxu\/amd64" names an unknown os "linxu"; use linux/],
+    [{ platform: 'linux/amd46' }, /^Input `platform`: "linux\/amd46" names an unknown architecture "amd46"/],
+    [{ platform: 'linux/arm/v 7' }, /^Input `platform`: .*invalid variant/],
+    [
+      { platform: 'linux/arm64', variant: 'oci' },
+      /^Input `platform`: applies only to variant compat \(its config is the Wasm runtime config/,
+    ],
+    [{ platform: 'wasip1/wasm', variant: 'wasm' }, /^Input `platform`: applies only to variant compat .*remove platform/],
+  ])('refuses %j', (inputs, message) => {
+    expect(() => platformOf(inputs)).toThrow(message);
+  });
+
+  it('accepts its default with the oci and wasm variants, which have no platform to write', () => {
+    expect(platformOf({ variant: 'oci', platform: 'linux/amd64' })).toEqual({ os: 'linux', architecture: 'amd64' });
+    expect(platformOf({ variant: 'wasm' })).toEqual({ os: 'linux', architecture: 'amd64' });
+  });
+});

@@ -14,6 +14,7 @@ Options (the action's inputs; list options may be repeated):
   --wasm PATH                 module to package (required)
   --variant compat|oci|wasm   image variant (default compat)
   --media-types oci|docker    compat only: OCI (default) or Docker schema 2 media types
+  --platform OS/ARCH[/VAR]    compat only: the config's platform (default linux/amd64)
   --tag REF                   full image reference, e.g. ghcr.io/acme/filter:1.0.0 (repeatable)
   --abi-version V             ABI version string (repeatable)
   --root-id ID                root id (repeatable)
@@ -53,6 +54,7 @@ const KNOWN = new Set([
   'wasm',
   'variant',
   'media-types',
+  'platform',
   'tags',
   'abi-versions',
   'root-ids',

@@ -3,6 +3,7 @@
 import type { MediaTypeFlavour, Variant } from './image/types.js';
 import type { BuildStepOptions } from './build-step.js';
 import { InputError } from './errors.js';
+import { DEFAULT_PLATFORM, formatPlatform, parsePlatform, PlatformError, type Platform } from './image/platform.js';
 import { abiForIstioVersion, IstioVersionError, type IstioAbi } from './wasm/istio.js';
 import { isAbsolute, join } from 'node:path';
 import { parseReference, ReferenceError, type ImageReference } from './registry/reference.js';
@@ -11,6 +12,8 @@ export interface Options {
   wasm: string;
   variant: Variant;
   flavour: MediaTypeFlavour;
+  /** The compat config's platform (the oci and wasm variants have none to set). */
+  platform: Platform;
   tags: ImageReference[];
   abiVersions: string[];
   rootIds: string[];
@@ -47,6 +50,7 @@ export interface Options {
 export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   variant: 'compat',
   'media-types': 'oci',
+  platform: formatPlatform(DEFAULT_PLATFORM),
   'runtime-type': 'envoy_proxy',
   push: 'true',
   summary: 'true',
@@ -137,6 +141,25 @@ function parseHosts(input: string, value: string): string[] {
   });
 }
 
+/** compat's platform; the other variants have no image platform, so only the default may be given with them. */
+function parsePlatformInput(value: string, variant: Variant): Platform {
+  let platform: Platform;
+  try {
+    platform = parsePlatform(value);
+  } catch (err) {
+    if (err instanceof PlatformError) throw new InputError('platform', err.message);
+    throw err;
+  }
+  if (variant !== 'compat' && formatPlatform(platform) !== formatPlatform(DEFAULT_PLATFORM)) {
+    const why =
+      variant === 'oci'
+        ? 'its config is the Wasm runtime config, which has no platform'
+        : 'its config says wasip1 or wasip2, read from the module';
+    throw new InputError('platform', `applies only to variant compat (${why}); remove platform, or use variant: compat`);
+  }
+  return platform;
+}
+
 function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
   const raw = env.SOURCE_DATE_EPOCH?.trim();
   if (raw === undefined || raw === '') return undefined;
@@ -167,6 +190,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     );
   }
 
+  const platform = parsePlatformInput(read('platform'), variant);
   const tags = parseReferences('tags', read('tags'));
 
   const runtimeType = read('runtime-type');
@@ -228,6 +252,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     wasm,
     variant,
     flavour,
+    platform,
     tags,
     abiVersions,
     istio,

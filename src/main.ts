@@ -34,6 +34,7 @@ function imageSpec(options: Options, env: NodeJS.ProcessEnv): ImageSpec {
     annotations: docker ? options.annotations : { ...context, ...options.annotations },
     labels: options.variant === 'compat' ? { ...context, ...options.labels } : options.labels,
     created: options.sourceDateEpoch,
+    platform: options.platform,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { ImageSpec } from '../../src/image/build.js';
+import { DEFAULT_PLATFORM } from '../../src/image/platform.js';
 
 /** An image spec with every option at its default, changed by `overrides`. */
 export function testSpec(overrides: Partial<ImageSpec> = {}): ImageSpec {
@@ -11,6 +12,7 @@ export function testSpec(overrides: Partial<ImageSpec> = {}): ImageSpec {
     annotations: {},
     labels: {},
     created: undefined,
+    platform: DEFAULT_PLATFORM,
     ...overrides,
   };
 }

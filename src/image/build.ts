@@ -2,6 +2,7 @@
 import { sha256Digest } from './digest.js';
 import { jsonBytes, sortedRecord } from './json.js';
 import { Annotation, FileName, MediaType } from './mediatypes.js';
+import type { Platform } from './platform.js';
 import type { Blob, BlobSource, Descriptor, Digest, Image, Manifest, MediaTypeFlavour, Variant } from './types.js';
 
 export interface ImageSpec {
@@ -16,6 +17,8 @@ export interface ImageSpec {
   labels: Record<string, string>;
   /** Seconds since the epoch (SOURCE_DATE_EPOCH); without it no timestamp is written. */
   created: number | undefined;
+  /** The compat config's os, architecture and variant (image tools refuse an os other than their host's). */
+  platform: Platform;
 }
 
 /** A blob whose digest and size are already known (computed while streaming it). */
@@ -113,8 +116,9 @@ export function buildCompatImage(spec: ImageSpec, layer: CompatLayerBlob): Image
   const imageConfig: Record<string, unknown> = {};
   // Key order is fixed here so the config bytes never depend on how options were assembled.
   if (spec.created !== undefined) imageConfig.created = rfc3339(spec.created);
-  imageConfig.architecture = 'wasm';
-  imageConfig.os = 'wasip1';
+  imageConfig.architecture = spec.platform.architecture;
+  imageConfig.os = spec.platform.os;
+  if (spec.platform.variant !== undefined) imageConfig.variant = spec.platform.variant;
   if (Object.keys(spec.labels).length > 0) imageConfig.config = { Labels: sortedRecord(spec.labels) };
   imageConfig.rootfs = { type: 'layers', diff_ids: [layer.diffId] };
   const config = bytesBlob(docker ? MediaType.dockerConfig : MediaType.ociConfig, jsonBytes(imageConfig));
