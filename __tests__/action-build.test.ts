@@ -101,6 +101,12 @@ describe('push: false with an OCI layout', () => {
       expect(existsSync(join(layout, 'blobs', 'sha256', d.digest.slice(7)))).toBe(true);
   });
 
+  it('shows normalised references in the tags output: lower-case registry, docker.io/library for Docker Hub', async () => {
+    const run = await runAction({ wasm: FIXTURE_MODULE, tags: 'LocalHost:5000/acme/filter:RC1\nfilter:1', push: 'false' });
+    expect(run.code, run.stdout).toBe(0);
+    expect(JSON.parse(run.outputs.tags!)).toEqual(['localhost:5000/acme/filter:RC1', 'docker.io/library/filter:1']);
+  });
+
   it('replaces an existing layout', async () => {
     const layout = join(dir, 'compat-layout');
     const run = await runAction({ wasm: FIXTURE_MODULE, variant: 'oci', push: 'false', 'oci-layout': layout });

@@ -79,6 +79,24 @@ const CASES: Case[] = [
     message: /Input `variant`: "image" is not supported/,
     local: true,
   },
+  {
+    name: 'platform malformed',
+    inputs: () => ({ ...ok(), platform: 'linux' }),
+    message: /Input `platform`: "linux" is not os\/architecture\[\/variant\]/,
+    local: true,
+  },
+  {
+    name: 'platform with the oci variant',
+    inputs: () => ({ ...ok(), variant: 'oci', platform: 'linux/arm64' }),
+    message: /Input `platform`: applies only to variant compat/,
+    local: true,
+  },
+  {
+    name: 'tag with an IPv6 zone id',
+    inputs: () => ({ ...ok(), tags: '[fe80::1%eth0]:5000/bad/filter:1' }),
+    message: /Input `tags`: .*has an IPv6 zone id/,
+    local: true,
+  },
   { name: 'media-types unknown', inputs: () => ({ ...ok(), 'media-types': 'oras' }), message: /Input `media-types`: "oras"/, local: true },
   {
     name: 'media-types docker with oci',
@@ -224,8 +242,9 @@ const CASES: Case[] = [
   },
   {
     name: 'plain HTTP to a host not listed as insecure',
-    inputs: () => ({ ...ok(), tags: `[::ffff:127.0.0.1]:${proxy.host.split(':')[1]}/a/b:1` }),
-    message: /\[::ffff:127\.0\.0\.1\]:\d+ does not speak HTTPS .* add it to insecure-registries/,
+    // 127.0.0.1 as an IPv4-mapped IPv6 address in hex (docker's grammar refuses the dotted form): not a loopback name.
+    inputs: () => ({ ...ok(), tags: `[::ffff:7f00:1]:${proxy.host.split(':')[1]}/a/b:1` }),
+    message: /\[::ffff:7f00:1\]:\d+ does not speak HTTPS .* add it to insecure-registries/,
     local: false,
   },
   {
