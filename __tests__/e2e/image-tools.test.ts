@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_MODULE, runAction } from '../helpers/action.js';
+import { CLI, cleanEnv, FIXTURE_MODULE, runAction, runNode } from '../helpers/action.js';
 import { dockerdUnavailable, startDockerd, type DockerdFixture } from '../helpers/dockerd.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
@@ -43,6 +43,15 @@ beforeAll(async () => {
     expect(run.code, run.stdout + run.stderr).toBe(0);
     pushed[name] = { ref, digest: run.outputs.digest as string, layout };
   }
+  // The CLI's --platform writes the same image as the input: same digest.
+  const cli = await runNode(
+    [CLI, 'build', '--wasm', FIXTURE_MODULE, '--tag', pushed.other.ref, '--platform', IMAGES.other.platform as string],
+    {
+      env: cleanEnv(env),
+    },
+  );
+  expect(cli.code, cli.stderr).toBe(0);
+  expect((JSON.parse(cli.stdout) as { digest: string }).digest).toBe(pushed.other.digest);
 }, 60_000);
 
 afterAll(async () => {
