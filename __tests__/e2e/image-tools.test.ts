@@ -99,6 +99,7 @@ describe.skipIf(dockerUnavailable)('Docker Engine', () => {
   it("pulls a linux image of another architecture (a single manifest's architecture is not checked)", async () => {
     const pull = await dockerd.docker(['pull', pushed.other.ref]);
     expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stdout + pull.stderr).not.toMatch(/warn|platform/i);
     const inspect = await dockerd.docker(['image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}', pushed.other.ref]);
     expect(inspect.stdout.trim()).toBe(`linux/${OTHER_ARCH}`);
   });
