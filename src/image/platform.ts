@@ -6,7 +6,7 @@ export interface Platform {
   variant?: string;
 }
 
-/** What Docker Engine, podman, umoci and every other image tool accept: the compat default. */
+/** What a `FROM scratch` image built on the usual (amd64) runner says; Docker Engine, podman and umoci accept it. */
 export const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
 
 export class PlatformError extends Error {
