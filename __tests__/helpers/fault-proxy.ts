@@ -32,6 +32,12 @@
 // - header:         forwards, replacing every copy of one response header with `value`.
 // - redirect:       answers `status` (default 307) with `Location: to(path, request)` and an empty body;
 //                   see redirect-server.ts for blob storage behind such redirects.
+// - drip:           a hostile answer: `status` (default 200) and `headers` at once, then `chunk` (default one
+//                   byte) every `everyMs` (0: as fast as the client reads), until `totalBytes` went out, or
+//                   forever when it is not given (until the client leaves or `stop()`).
+// - respond:        reads the whole request body, then asks `answer` (a registry profile, see
+//                   refusal-profiles.ts): a canned answer it returns is sent, `undefined` forwards the request
+//                   with the body it read.
 //
 // Rules are tried in the order they were added; the first rule whose method (case-insensitive) and path
 // regex (tested against path + query) match, and whose `times` is not used up, faults the request.
@@ -56,6 +62,7 @@ import { listenOnLoopback, trackSockets } from './loopback.js';
 
 export type { StorageServer, StorageRequest, StorageServerOptions, BlobSource, RedirectBlobsOptions } from './redirect-server.js';
 export { startStorageServer, redirectBlobsTo } from './redirect-server.js';
+export * from './refusal-profiles.js';
 
 /** What a redirect target function learns about the request it redirects. */
 export interface RedirectRequest {
@@ -72,7 +79,21 @@ export type Fault =
   | { kind: 'stall'; ms: number }
   | { kind: 'delay'; ms: number }
   | { kind: 'header'; name: string; value: string }
-  | { kind: 'redirect'; to: (path: string, req: RedirectRequest) => string; status?: 307 | 302 | 303 };
+  | { kind: 'redirect'; to: (path: string, req: RedirectRequest) => string; status?: 307 | 302 | 303 }
+  | { kind: 'drip'; status?: number; headers?: Record<string, string>; chunk?: string; everyMs?: number; totalBytes?: number }
+  | { kind: 'respond'; answer: (req: ProfileRequest) => CannedAnswer | undefined };
+
+/** A request as a registry profile sees it: the whole body read. */
+export interface ProfileRequest extends RedirectRequest {
+  body: Buffer;
+}
+
+/** What a registry profile answers instead of the upstream. */
+export interface CannedAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
 
 export interface FaultRule {
   match: { method?: string; path?: RegExp };
@@ -238,7 +259,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
     req.resume();
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Fault | undefined) => {
+  const forward = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Fault | undefined, body?: Buffer) => {
     const clientHost = req.headers.host ?? selfHost;
     const headers = endToEnd(req.rawHeaders);
     if (req.headers.host === undefined) headers.push('Host', up.host);
@@ -321,7 +342,42 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
       r.pipe(res);
     });
 
-    req.pipe(upReq);
+    if (body) upReq.end(body);
+    else req.pipe(upReq);
+  };
+
+  /** Sends `status` and `headers`, then `chunk` every `everyMs` until `totalBytes` (or forever). */
+  const drip = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Extract<Fault, { kind: 'drip' }>) => {
+    record.status = fault.status ?? 200;
+    req.resume();
+    res.writeHead(record.status, fault.headers ?? { 'Content-Type': 'application/json' });
+    const chunk = Buffer.from(fault.chunk ?? ' ');
+    let left = fault.totalBytes ?? Infinity;
+    const next = () => {
+      if (res.destroyed || stopped) return;
+      if (left <= 0) return void res.end();
+      const piece = chunk.subarray(0, Math.min(chunk.length, left));
+      left -= piece.length;
+      const drained = res.write(piece);
+      if (fault.everyMs) later(fault.everyMs, next);
+      else if (drained) setImmediate(next);
+      else res.once('drain', next);
+    };
+    next();
+  };
+
+  /** Reads the whole request, then sends the profile's answer, or forwards with the body read. */
+  const respond = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Extract<Fault, { kind: 'respond' }>) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const canned = fault.answer({ method: req.method ?? '', path: req.url ?? '/', headers: req.headers, body });
+      if (!canned) return forward(req, res, record, undefined, body);
+      record.status = canned.status;
+      res.writeHead(canned.status, { 'Content-Type': 'application/json', ...canned.headers });
+      res.end(canned.body ?? '');
+    });
   };
 
   const answer = (req: IncomingMessage, res: ServerResponse, record: ProxyRequestRecord, fault: Fault | undefined) => {
@@ -377,12 +433,19 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
         return;
       }
       case 'delay': {
+        // The listener goes when the delay ends: a kept-alive socket carries many delayed requests.
+        const onClose = () => cancel(t);
         const t = later(fault.ms, () => {
+          req.socket.off('close', onClose);
           if (!req.socket.destroyed) forward(req, res, record, undefined);
         });
-        req.socket.once('close', () => cancel(t));
+        req.socket.once('close', onClose);
         return;
       }
+      case 'drip':
+        return drip(req, res, record, fault);
+      case 'respond':
+        return respond(req, res, record, fault);
     }
   };
 

@@ -1,7 +1,7 @@
 // Registry authentication: WWW-Authenticate challenges, Basic, and Bearer tokens fetched per scope and
 // cached until they expire. Every secret is masked before it could reach a log line.
 import { type Credentials, describeSource } from './credentials.js';
-import { RegistryError, unexpectedResponse } from './errors.js';
+import { describeAnswer, RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, send, type HttpResponse } from './http.js';
 
 export interface Challenge {
@@ -148,6 +148,25 @@ export class Authenticator {
     );
   }
 
+  /**
+   * A 401 that persists after authenticating. When the token service issued a token for these credentials,
+   * the credentials are good and the registry refuses this repository: Harbor does that when the project does
+   * not exist or the account may not push to it.
+   */
+  refused(request: string, res: HttpResponse): RegistryError {
+    const creds = this.ctx.credentials;
+    if (this.challenge?.scheme !== 'bearer' || creds.kind === 'anonymous') {
+      return this.failed(`${request} answered HTTP 401 after authenticating`);
+    }
+    return new RegistryError(
+      `${this.ctx.host} refused ${request}: HTTP 401 ${describeAnswer(res)}, although its token service accepted the credentials ` +
+        `from ${describeSource(creds)} (hint: the project or repository may not exist (Harbor answers 401 for a missing project: ` +
+        'create it first) or the account may not push to it (give the user or robot account push permission on the project))',
+      401,
+      ['UNAUTHORIZED'],
+    );
+  }
+
   private async fetchToken(c: Challenge, scopes: string[]): Promise<CachedToken> {
     const realm = c.params.realm as string;
     let url: URL;
@@ -162,7 +181,8 @@ export class Authenticator {
     const creds = this.ctx.credentials;
     const headers: Record<string, string> = { Accept: 'application/json' };
     let res: HttpResponse;
-    const common = { timeoutMs: this.ctx.timeoutMs, signal: this.ctx.signal, authorizedOrigin: url.origin };
+    // A token answer is small JSON; 1 MiB is far more than any real one (oras-go caps it the same way).
+    const common = { timeoutMs: this.ctx.timeoutMs, signal: this.ctx.signal, authorizedOrigin: url.origin, maxBodyBytes: 1024 * 1024 };
     if (creds.kind === 'identity-token') {
       // An identity token is an OAuth2 refresh token: exchanged with a form POST, as docker does.
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.token, client_id: 'wasm-image-action' });

@@ -3,10 +3,10 @@
 import type { IncomingMessage } from 'node:http';
 import { Authenticator, challengeFrom, type AuthContext } from './auth.js';
 import type { Credentials } from './credentials.js';
-import { RegistryError, unexpectedResponse } from './errors.js';
+import { describeAnswer, hintFor, parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
 import { NetworkError, send, type HttpResponse, type RequestBody } from './http.js';
 import { isLoopbackHost } from './reference.js';
-import { isRetryableStatus, withRetries, type RetryPolicy } from './retry.js';
+import { isRetryableStatus, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
 
 export interface Logger {
   info(message: string): void;
@@ -103,6 +103,8 @@ export class RegistryClient {
         timeoutMs: this.opts.timeoutMs,
         signal: this.opts.signal,
         maxRedirects: 3,
+        // A registry answers `{}` here; anything large is not a registry.
+        maxBodyBytes: 64 * 1024,
       });
     try {
       const res = await get('https');
@@ -168,36 +170,34 @@ export class RegistryClient {
       this.auth.invalidate(req.scopes);
       if (had === undefined && !challenge) return res;
       res = await attempt();
-      if (res.status === 401) throw this.auth.failed(`${req.method} ${url.pathname} answered HTTP 401 after authenticating`);
+      if (res.status === 401) throw this.auth.refused(`${req.method} ${url.pathname}`, res);
     }
     return res;
   }
 
   /** A request that is safe to repeat, retried on network errors and retryable statuses. */
   async requestWithRetries(what: string, req: ClientRequest): Promise<HttpResponse> {
+    let last: HttpResponse | undefined;
     try {
       return await withRetries<HttpResponse>(
         what,
         this.opts.retry,
         (m) => this.opts.log.warning(m),
         async () => {
+          last = undefined;
           const res = await this.request(req);
-          return isRetryableStatus(res.status) ? { retry: `HTTP ${res.status}${statusCode(res)}`, response: res } : { done: res };
+          if (!isRetryableStatus(res.status)) return { done: res };
+          last = res;
+          return { retry: `HTTP ${res.status} ${describeAnswer(res)}`, response: res };
         },
         this.opts.signal,
       );
     } catch (err) {
       if (err instanceof NetworkError) throw new RegistryError(`${what}: ${err.describe()}`, 0);
+      // A refusal that outlasted the retries (Docker Hub's rate limit) ends with the registry's words and what to do.
+      const hint = err instanceof RetriesExhausted && last ? hintFor(this.host, last) : undefined;
+      if (hint && last) throw new RegistryError(`${(err as Error).message} (hint: ${hint})`, last.status, parseErrorBody(last.body).map((d) => d.code));
       throw err;
     }
-  }
-}
-
-function statusCode(res: HttpResponse): string {
-  try {
-    const code = (JSON.parse(res.body.toString('utf8')) as { errors?: Array<{ code?: string }> }).errors?.[0]?.code;
-    return code ? ` ${code}` : '';
-  } catch {
-    return '';
   }
 }

@@ -1,18 +1,56 @@
-// Registry errors: the registry's own error code and message, plus a hint where a common cause is known.
+// Registry errors: the registry's own error code, message and detail (bounded and cleaned of control
+// characters), plus a hint where a common cause is known.
+import { MediaType } from '../image/mediatypes.js';
 import type { HttpResponse } from './http.js';
 
 export interface RegistryErrorDetail {
   code: string;
   message: string;
+  /** The `detail` member, as text (JSON when the registry sent an object); empty when absent. */
+  detail: string;
 }
 
-/** Parses `{"errors":[{"code":..,"message":..}]}`; anything else (HTML from a proxy, say) gives none. */
+const MAX_CODE = 64;
+const MAX_TEXT = 300;
+
+/**
+ * Registry text made safe for one log line: ANSI escape sequences dropped, other control characters (newlines
+ * included) turned into spaces, runs of spaces collapsed, and cut at `max` characters.
+ */
+export function cleanRegistryText(text: string, max = MAX_TEXT): string {
+  const cleaned = text
+    // eslint-disable-next-line no-control-regex -- control characters are what this removes
+    .replace(/\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-_])/g, '')
+    // eslint-disable-next-line no-control-regex -- as above
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+  return cleaned.length > max ? `${cleaned.slice(0, max - 1)}…` : cleaned;
+}
+
+/** A `detail` member as text: a string as it is, `{"message": "..."}` (Quay) as its message, anything else as JSON. */
+function detailText(detail: unknown): string {
+  if (detail === undefined || detail === null) return '';
+  if (typeof detail === 'string') return detail;
+  const message = (detail as { message?: unknown }).message;
+  if (typeof message === 'string' && Object.keys(detail as object).length === 1) return message;
+  const json = JSON.stringify(detail);
+  return json === '{}' || json === '[]' ? '' : json;
+}
+
+/** Parses `{"errors":[{"code":..,"message":..,"detail":..}]}`; anything else (HTML from a proxy, say) gives none. */
 export function parseErrorBody(body: Buffer): RegistryErrorDetail[] {
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: unknown; message?: unknown }> };
-    return (parsed.errors ?? [])
-      .filter((e) => typeof e.code === 'string')
-      .map((e) => ({ code: e.code as string, message: typeof e.message === 'string' ? e.message : '' }));
+    const parsed = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: unknown; message?: unknown; detail?: unknown }> };
+    if (!Array.isArray(parsed.errors)) return [];
+    return parsed.errors
+      .filter((e) => typeof e?.code === 'string')
+      .slice(0, 5)
+      .map((e) => ({
+        code: cleanRegistryText(e.code as string, MAX_CODE),
+        message: typeof e.message === 'string' ? cleanRegistryText(e.message) : '',
+        detail: cleanRegistryText(detailText(e.detail)),
+      }));
   } catch {
     return [];
   }
@@ -29,12 +67,45 @@ export class RegistryError extends Error {
   }
 }
 
-function hint(host: string, status: number, codes: string[]): string | undefined {
-  if (codes.includes('DENIED') && /(^|\.)ghcr\.io$/.test(host)) {
+/** What the request was about, for hints that depend on it. */
+export interface RefusalContext {
+  /** A manifest being put (its media types decide some hints). */
+  manifest?: ManifestTypes;
+}
+
+interface ManifestTypes {
+  config: { mediaType: string };
+  layers: Array<{ mediaType: string }>;
+}
+
+/** Config types every registry accepts as images; any other makes the manifest an artifact. */
+const IMAGE_CONFIGS = new Set<string>([MediaType.ociConfig, MediaType.dockerConfig]);
+
+/** Quay (and registries like it) accept an artifact only when an administrator allowed its media types. */
+function artifactTypesHint(manifest: ManifestTypes): string {
+  const config = manifest.config.mediaType;
+  const layers = [...new Set(manifest.layers.map((l) => l.mediaType))].join(', ');
+  return (
+    `this registry does not accept the artifact type ${config}. Quay and Red Hat Quay accept only ` +
+    `config types listed in ALLOWED_OCI_ARTIFACT_TYPES (with FEATURE_GENERAL_OCI_SUPPORT: true): an administrator ` +
+    `must allow config type ${config} with layer types ${layers}; or push with \`variant: compat\`, an ` +
+    'ordinary container image that every registry accepts and Istio and Envoy Gateway load'
+  );
+}
+
+function hint(host: string, status: number, details: RegistryErrorDetail[], context: RefusalContext): string | undefined {
+  const codes = details.map((d) => d.code);
+  const said = details.map((d) => `${d.message} ${d.detail}`).join(' ');
+  if (codes.includes('MANIFEST_INVALID') && context.manifest && !IMAGE_CONFIGS.has(context.manifest.config.mediaType)) {
+    return artifactTypesHint(context.manifest);
+  }
+  if (codes.includes('DENIED') && (/(^|\.)ghcr\.io$/.test(host) || /write_package/.test(said))) {
     return 'on ghcr.io give the job `permissions: packages: write`, and if the package already exists, grant this repository Actions access in the package settings (Manage Actions access)';
   }
-  if (codes.includes('NAME_UNKNOWN') && /\.ecr\.[a-z0-9-]+\.amazonaws\.com$/.test(host)) {
-    return 'ECR does not create repositories on push: create it first (aws ecr create-repository --repository-name <name>)';
+  if (codes.includes('NAME_UNKNOWN')) {
+    return /\.ecr\.[a-z0-9-]+\.amazonaws\.com$/.test(host) || /registry with id/.test(said)
+      ? 'ECR does not create repositories on push: create it first (aws ecr create-repository --repository-name <name>)'
+      : 'the repository does not exist and this registry does not create repositories on push (ECR, for one, does not): create it first';
   }
   if (codes.includes('TOOMANYREQUESTS') || status === 429)
     return 'the registry is rate limiting; log in (authenticated pulls and pushes get higher limits) or retry later';
@@ -44,16 +115,27 @@ function hint(host: string, status: number, codes: string[]): string | undefined
   return undefined;
 }
 
-/** A clear error for an unexpected answer: what was being done, the status, the registry's codes, and a hint. */
-export function unexpectedResponse(what: string, host: string, res: HttpResponse): RegistryError {
+/** The answer in words: the registry's codes, messages and details, or what the body looks like. */
+export function describeAnswer(res: HttpResponse): string {
   const details = parseErrorBody(res.body);
-  const codes = details.map((d) => d.code);
-  const contentType = String(res.headers['content-type'] ?? '');
-  let text: string;
-  if (details.length > 0) text = details.map((d) => (d.message ? `${d.code}: ${d.message}` : d.code)).join('; ');
-  else if (contentType.includes('html'))
-    text = 'an HTML page, not a registry answer (is this the registry API host, or a proxy or login page?)';
-  else text = res.body.toString('utf8').trim().slice(0, 200) || 'no body';
-  const h = hint(host, res.status, codes);
-  return new RegistryError(`${what} on ${host} failed: HTTP ${res.status} ${text}${h ? ` (hint: ${h})` : ''}`, res.status, codes);
+  if (details.length > 0) {
+    return details
+      .map((d) => `${d.code}${d.message ? `: ${d.message}` : ''}${d.detail && d.detail !== d.message ? ` (${d.detail})` : ''}`)
+      .join('; ');
+  }
+  if (String(res.headers['content-type'] ?? '').includes('html'))
+    return 'an HTML page, not a registry answer (is this the registry API host, or a proxy or login page?)';
+  return cleanRegistryText(res.body.toString('utf8'), 200) || 'no body';
+}
+
+/** The hint for an answer, if a common cause is known. */
+export function hintFor(host: string, res: HttpResponse, context: RefusalContext = {}): string | undefined {
+  return hint(host, res.status, parseErrorBody(res.body), context);
+}
+
+/** A clear error for an unexpected answer: what was being done, the status, the registry's words, and a hint. */
+export function unexpectedResponse(what: string, host: string, res: HttpResponse, context: RefusalContext = {}): RegistryError {
+  const codes = parseErrorBody(res.body).map((d) => d.code);
+  const h = hintFor(host, res, context);
+  return new RegistryError(`${what} on ${host} failed: HTTP ${res.status} ${describeAnswer(res)}${h ? ` (hint: ${h})` : ''}`, res.status, codes);
 }

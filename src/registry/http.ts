@@ -1,8 +1,10 @@
-// The transport: one HTTP request over node:http(s) with keep-alive, an inactivity timeout, streamed bodies,
-// and redirects followed here (bounded), so that credentials never travel to another host.
+// The transport: one HTTP request over node:http(s) with keep-alive, an inactivity timeout and a progress
+// deadline, bodies streamed or read up to a cap, and redirects followed here (bounded), so that credentials
+// never travel to another host.
 import { open } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { ProgressDeadline, watchDeadline } from './deadline.js';
 
 /** A request body that can be produced again for a retry or a redirect. */
 export type RequestBody =
@@ -20,7 +22,10 @@ export interface HttpRequest {
   url: URL;
   headers?: Record<string, string>;
   body?: RequestBody;
-  /** Abort when the connection is idle this long (connect, upload or download). */
+  /**
+   * Abort when the connection is idle this long (connect, upload or download), or when the request (with its
+   * redirects) makes no real progress for about twice this long (see deadline.ts).
+   */
   timeoutMs: number;
   signal?: AbortSignal;
   /** Called with the response stream of a successful (2xx) answer instead of buffering it. */
@@ -29,6 +34,8 @@ export interface HttpRequest {
   maxRedirects?: number;
   /** Which hosts may receive the Authorization header; redirects elsewhere go without it. */
   authorizedOrigin?: string;
+  /** The most bytes of a body read into memory (default 4 MiB, as containers/image and oras-go allow). */
+  maxBodyBytes?: number;
 }
 
 export interface HttpResponse {
@@ -62,12 +69,17 @@ export class NetworkError extends Error {
     if (CERT_PROBLEM.test(this.code) || CERT_PROBLEM.test(this.message)) {
       return `TLS failure talking to ${host}: ${this.message} (${this.code}); if it uses a private CA, trust it with NODE_EXTRA_CA_CERTS`;
     }
-    if (this.code === 'ETIMEDOUT') return `${host} did not answer: ${this.message}`;
+    if (this.code === 'ETIMEDOUT') return `${host} did not answer in time: ${this.message}; raise request-timeout if the network is this slow`;
+    if (this.code === BODY_TOO_LARGE || this.code === TOO_MANY_REDIRECTS) return `${host} ${this.message}`;
     return `network error talking to ${host}: ${this.message} (${this.code})`;
   }
 }
 
-const MAX_BUFFERED_BODY = 8 * 1024 * 1024;
+/** Error codes of the limits this side enforces (neither is retried: the same request would do the same). */
+export const BODY_TOO_LARGE = 'ERR_BODY_TOO_LARGE';
+export const TOO_MANY_REDIRECTS = 'ERR_TOO_MANY_REDIRECTS';
+
+const MAX_BUFFERED_BODY = 4 * 1024 * 1024;
 const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
 
@@ -86,7 +98,7 @@ export function getHeader(res: HttpResponse, name: string): string | undefined {
   return header(res.headers, name);
 }
 
-function once(req: HttpRequest): Promise<HttpResponse> {
+function once(req: HttpRequest, deadline: ProgressDeadline): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const { url } = req;
     const isHttps = url.protocol === 'https:';
@@ -94,15 +106,24 @@ function once(req: HttpRequest): Promise<HttpResponse> {
     if (req.body || ['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = String(bodyLength(req.body));
     const send = isHttps ? httpsRequest : httpRequest;
     let settled = false;
-    const fail = (err: Error) => {
+    // Why this side stopped the request (timeout, deadline, cap): reported instead of the reset it causes.
+    let reason: NetworkError | undefined;
+    const finish = (outcome: () => void) => {
       if (settled) return;
       settled = true;
-      reject(err);
+      unwatch();
+      deadline.settle();
+      outcome();
     };
+    const fail = (err: Error) => finish(() => reject(reason ?? err));
     const r = send(url, { method: req.method, headers, agent: isHttps ? httpsAgent : httpAgent, signal: req.signal });
-    r.setTimeout(req.timeoutMs, () => {
-      r.destroy(new NetworkError(`no data for ${req.timeoutMs} ms`, 'ETIMEDOUT', url));
-    });
+    const stop = (why: NetworkError) => {
+      reason ??= why;
+      r.destroy(why);
+    };
+    const unwatch = watchDeadline(deadline, () => stop(new NetworkError(deadline.describe(), 'ETIMEDOUT', url)));
+    r.on('socket', (socket) => deadline.track(socket));
+    r.setTimeout(req.timeoutMs, () => stop(new NetworkError(`no data for ${req.timeoutMs} ms`, 'ETIMEDOUT', url)));
     r.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof NetworkError) return fail(err);
       if (err.name === 'AbortError') return fail(new NetworkError('cancelled', 'ABORT_ERR', url));
@@ -110,34 +131,10 @@ function once(req: HttpRequest): Promise<HttpResponse> {
     });
     r.on('response', (res) => {
       const status = res.statusCode ?? 0;
-      const done = (body: Buffer) => {
-        if (settled) return;
-        settled = true;
-        resolve({ status, headers: res.headers, url, body });
-      };
+      const done = (body: Buffer) => finish(() => resolve({ status, headers: res.headers, url, body }));
       res.on('error', (err: NodeJS.ErrnoException) => fail(new NetworkError(err.message, err.code ?? 'ECONNRESET', url)));
-      if (req.consume && status >= 200 && status < 300) {
-        req.consume(res).then(
-          () => done(Buffer.alloc(0)),
-          (err: NodeJS.ErrnoException) => {
-            res.destroy();
-            // A stream failure is a network error (retried); what the consumer found wrong is not.
-            fail(err instanceof NetworkError || err.code === undefined ? err : new NetworkError(err.message, err.code, url));
-          },
-        );
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size <= MAX_BUFFERED_BODY) chunks.push(c);
-      });
-      res.on('end', () => {
-        if (!res.complete) fail(new NetworkError('the response ended early', 'ECONNRESET', url));
-        else done(Buffer.concat(chunks));
-      });
-      res.on('aborted', () => fail(new NetworkError('the response was cut off', 'ECONNRESET', url)));
+      if (req.consume && status >= 200 && status < 300) consumeBody(req.consume, res, url, done, fail);
+      else bufferBody(req, res, done, fail, stop);
     });
     if (!req.body) {
       r.end();
@@ -147,6 +144,80 @@ function once(req: HttpRequest): Promise<HttpResponse> {
       writeFileRange(r, req.body).catch((err: Error) => r.destroy(err));
     }
   });
+}
+
+function consumeBody(
+  consume: (res: IncomingMessage) => Promise<void>,
+  res: IncomingMessage,
+  url: URL,
+  done: (body: Buffer) => void,
+  fail: (err: Error) => void,
+): void {
+  consume(res).then(
+    () => done(Buffer.alloc(0)),
+    (err: NodeJS.ErrnoException) => {
+      res.destroy();
+      // A stream failure is a network error (retried); what the consumer found wrong is not.
+      fail(err instanceof NetworkError || err.code === undefined ? err : new NetworkError(err.message, err.code, url));
+    },
+  );
+}
+
+/** Reads a body into memory, up to the request's cap: past it, the request stops with a clear error. */
+function bufferBody(
+  req: HttpRequest,
+  res: IncomingMessage,
+  done: (body: Buffer) => void,
+  fail: (err: Error) => void,
+  stop: (why: NetworkError) => void,
+): void {
+  const cap = req.maxBodyBytes ?? MAX_BUFFERED_BODY;
+  const tooLarge = () => stop(bodyTooLarge(req, res.statusCode ?? 0, cap));
+  // A HEAD answer's Content-Length is the size of what a GET would send, not a body.
+  if (req.method !== 'HEAD' && Number(res.headers['content-length'] ?? 0) > cap) return tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > cap) tooLarge();
+    else chunks.push(c);
+  });
+  res.on('end', () => {
+    if (!res.complete) fail(new NetworkError('the response ended early', 'ECONNRESET', req.url));
+    else done(Buffer.concat(chunks));
+  });
+  res.on('aborted', () => fail(new NetworkError('the response was cut off', 'ECONNRESET', req.url)));
+}
+
+function bodyTooLarge(req: HttpRequest, status: number, cap: number): NetworkError {
+  return new NetworkError(
+    `answered ${req.method} ${req.url.pathname} (HTTP ${status}) with a body over ${formatBytes(cap)}, the most read for such an answer; stopped reading`,
+    BODY_TOO_LARGE,
+    req.url,
+  );
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+/**
+ * A pipeline stage for a body streamed to a consumer (a blob being verified): passes at most `limit` bytes and
+ * fails at the first byte past it, so a server that sends more than the descriptor says cannot make the reader wait.
+ */
+export function atMost(limit: number, what: string): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  return async function* (source) {
+    let seen = 0;
+    for await (const chunk of source) {
+      seen += chunk.length;
+      if (seen > limit) {
+        throw Object.assign(new Error(`sent more than the ${limit} bytes of ${what}; stopped reading`), { code: BODY_TOO_LARGE });
+      }
+      yield chunk;
+    }
+  };
 }
 
 const WRITE_BUFFER = 512 * 1024;
@@ -200,10 +271,21 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
  */
 export async function send(req: HttpRequest): Promise<HttpResponse> {
   let current = req;
+  // One deadline for the request and all its redirects: a redirect loop cannot restart the clock.
+  const deadline = new ProgressDeadline(req.timeoutMs);
+  const maxRedirects = req.maxRedirects ?? 5;
   for (let hop = 0; ; hop++) {
-    const res = await once(current);
+    const res = await once(current, deadline);
     const location = getHeader(res, 'location');
-    if (!REDIRECTS.has(res.status) || !location || hop >= (req.maxRedirects ?? 5)) return res;
+    if (!REDIRECTS.has(res.status) || !location || maxRedirects === 0) return res;
+    if (hop >= maxRedirects) {
+      // Only origin and path: a redirect's query may carry a signature.
+      throw new NetworkError(
+        `redirected ${req.method} ${req.url.pathname} more than ${maxRedirects} times (the last redirect came from ${current.url.origin}${current.url.pathname}); is there a redirect loop?`,
+        TOO_MANY_REDIRECTS,
+        req.url,
+      );
+    }
     const next = new URL(location, current.url);
     const headers = { ...current.headers };
     if (next.origin !== (req.authorizedOrigin ?? req.url.origin)) delete headers.Authorization;

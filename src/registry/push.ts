@@ -223,7 +223,7 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
         ).catch((err: unknown) => {
           throw err instanceof RetriesExhausted ? new RegistryError(err.message, 400, ['MANIFEST_BLOB_UNKNOWN']) : err;
         });
-        if (res.status !== 201 && res.status !== 200) throw unexpectedResponse(what, ref.registry, res);
+        if (res.status !== 201 && res.status !== 200) throw unexpectedResponse(what, ref.registry, res, { manifest: image.manifest });
         const reported = getHeader(res, 'docker-content-digest');
         if (reported !== undefined && reported !== digest) {
           throw new RegistryError(

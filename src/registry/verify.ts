@@ -11,6 +11,7 @@ import { MAX_MODULE_BYTES, MediaType } from '../image/mediatypes.js';
 import type { Digest } from '../image/types.js';
 import type { RegistryClient } from './client.js';
 import { unexpectedResponse } from './errors.js';
+import { atMost } from './http.js';
 import { pushScopes } from './auth.js';
 import { streamedBytes } from '../memory.js';
 
@@ -101,6 +102,7 @@ async function fetchBlob(
       const sink = inspect?.(stream);
       await pipeline(
         stream,
+        atMost(d.size, `blob ${d.digest}`),
         async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
             hash.update(chunk);
