@@ -139,25 +139,32 @@ const CASES: Case[] = [
 ];
 
 describe('hostile answers end the push with one clear error, in bounded time', () => {
-  it.each(CASES)('$name', async (c) => {
-    for (const rule of c.rules()) proxy.addRule(rule);
-    const before = proxy.requests.length;
-    const started = Date.now();
-    const { error } = await pushError(packed, [`${proxy.host}/bounds/c${++n}:1`], options(c.verify));
-    const elapsed = Date.now() - started;
-    expect(error.message).toMatch(c.message);
-    expect(error.message).not.toContain(reg.password as string);
-    expect(elapsed).toBeLessThan(BOUND_MS + MARGIN_MS);
-    if (c.attempts) {
-      const { method, path, count } = c.attempts;
-      expect(proxy.requests.slice(before).filter((r) => path.test(r.path) && (!method || r.method === method))).toHaveLength(count);
-    }
-  }, 20_000);
+  it.each(CASES)(
+    '$name',
+    async (c) => {
+      for (const rule of c.rules()) proxy.addRule(rule);
+      const before = proxy.requests.length;
+      const started = Date.now();
+      const { error } = await pushError(packed, [`${proxy.host}/bounds/c${++n}:1`], options(c.verify));
+      const elapsed = Date.now() - started;
+      expect(error.message).toMatch(c.message);
+      expect(error.message).not.toContain(reg.password as string);
+      expect(elapsed).toBeLessThan(BOUND_MS + MARGIN_MS);
+      if (c.attempts) {
+        const { method, path, count } = c.attempts;
+        expect(proxy.requests.slice(before).filter((r) => path.test(r.path) && (!method || r.method === method))).toHaveLength(count);
+      }
+    },
+    20_000,
+  );
 
   it('a 60 KiB body that arrives at 60 KiB/s is real progress and is read whole', async () => {
     // The same deadline must not cut a slow but honest answer: here the ping body takes about 1.1 s, past
     // 2 × request-timeout, and the push goes through (the body is JSON whitespace, which the ping ignores).
-    proxy.addRule({ match: { path: /^\/v2\/$/ }, fault: { kind: 'drip', chunk: ' '.repeat(6 * 1024), everyMs: 100, totalBytes: 60 * 1024 } });
+    proxy.addRule({
+      match: { path: /^\/v2\/$/ },
+      fault: { kind: 'drip', chunk: ' '.repeat(6 * 1024), everyMs: 100, totalBytes: 60 * 1024 },
+    });
     const { result } = await push(packed, [`${proxy.host}/bounds/slow-honest:1`], options());
     expect(result.pushed).toHaveLength(1);
   }, 20_000);

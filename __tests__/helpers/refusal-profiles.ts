@@ -67,9 +67,10 @@ export function harborMissingProject(opts: { projects: string[]; challenge: stri
 /**
  * Docker Hub's pull rate limit: 429 TOOMANYREQUESTS with the message that links the upgrade page, and the
  * RateLimit-Limit / RateLimit-Remaining headers, no Retry-After (Docker docs, "Docker Hub usage and rate
- * limits"; the message as quoted in docker/docs#20788 and in the many CI reports of it).
+ * limits"; the message as quoted in docker/docs#20788 and in the many CI reports of it). A manifest GET is
+ * what the limit counts as a pull (here: reading the pushed image back to verify it).
  */
-export function dockerHubRateLimit(match: FaultRule['match'] = { method: 'HEAD', path: /\/blobs\// }): FaultRule {
+export function dockerHubRateLimit(match: FaultRule['match'] = { method: 'GET', path: /\/manifests\// }): FaultRule {
   return {
     match,
     times: Infinity,

@@ -158,8 +158,10 @@ export class Authenticator {
     if (this.challenge?.scheme !== 'bearer' || creds.kind === 'anonymous') {
       return this.failed(`${request} answered HTTP 401 after authenticating`);
     }
+    // A HEAD answer has no body to quote.
+    const words = res.body.length > 0 ? ` ${describeAnswer(res)}` : '';
     return new RegistryError(
-      `${this.ctx.host} refused ${request}: HTTP 401 ${describeAnswer(res)}, although its token service accepted the credentials ` +
+      `${this.ctx.host} refused ${request}: HTTP 401${words}, although its token service accepted the credentials ` +
         `from ${describeSource(creds)} (hint: the project or repository may not exist (Harbor answers 401 for a missing project: ` +
         'create it first) or the account may not push to it (give the user or robot account push permission on the project))',
       401,

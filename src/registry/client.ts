@@ -196,7 +196,12 @@ export class RegistryClient {
       if (err instanceof NetworkError) throw new RegistryError(`${what}: ${err.describe()}`, 0);
       // A refusal that outlasted the retries (Docker Hub's rate limit) ends with the registry's words and what to do.
       const hint = err instanceof RetriesExhausted && last ? hintFor(this.host, last) : undefined;
-      if (hint && last) throw new RegistryError(`${(err as Error).message} (hint: ${hint})`, last.status, parseErrorBody(last.body).map((d) => d.code));
+      if (hint && last)
+        throw new RegistryError(
+          `${(err as Error).message} (hint: ${hint})`,
+          last.status,
+          parseErrorBody(last.body).map((d) => d.code),
+        );
       throw err;
     }
   }

@@ -137,5 +137,9 @@ export function hintFor(host: string, res: HttpResponse, context: RefusalContext
 export function unexpectedResponse(what: string, host: string, res: HttpResponse, context: RefusalContext = {}): RegistryError {
   const codes = parseErrorBody(res.body).map((d) => d.code);
   const h = hintFor(host, res, context);
-  return new RegistryError(`${what} on ${host} failed: HTTP ${res.status} ${describeAnswer(res)}${h ? ` (hint: ${h})` : ''}`, res.status, codes);
+  return new RegistryError(
+    `${what} on ${host} failed: HTTP ${res.status} ${describeAnswer(res)}${h ? ` (hint: ${h})` : ''}`,
+    res.status,
+    codes,
+  );
 }

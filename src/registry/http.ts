@@ -69,7 +69,8 @@ export class NetworkError extends Error {
     if (CERT_PROBLEM.test(this.code) || CERT_PROBLEM.test(this.message)) {
       return `TLS failure talking to ${host}: ${this.message} (${this.code}); if it uses a private CA, trust it with NODE_EXTRA_CA_CERTS`;
     }
-    if (this.code === 'ETIMEDOUT') return `${host} did not answer in time: ${this.message}; raise request-timeout if the network is this slow`;
+    if (this.code === 'ETIMEDOUT')
+      return `${host} did not answer in time: ${this.message}; raise request-timeout if the network is this slow`;
     if (this.code === BODY_TOO_LARGE || this.code === TOO_MANY_REDIRECTS) return `${host} ${this.message}`;
     return `network error talking to ${host}: ${this.message} (${this.code})`;
   }
