@@ -371,6 +371,54 @@ describe('faults', () => {
     expect(seenPath('/v2/').length, 'a stalled request never reaches the upstream').toBe(upstreamBefore);
   });
 
+  it('drip: the status and headers at once, then the chunk at the pace asked, up to totalBytes', async () => {
+    proxy.addRule({
+      match: { path: /^\/v2\/$/ },
+      fault: { kind: 'drip', status: 202, headers: { 'X-Drip': '1' }, chunk: 'abc', everyMs: 50, totalBytes: 8 },
+    });
+    const started = Date.now();
+    const a = await send(`${proxy.url}/v2/`);
+    expect(a.status).toBe(202);
+    expect(a.headers['x-drip']).toBe('1');
+    expect(a.body.toString()).toBe('abcabcab');
+    expect(Date.now() - started, 'three pieces, 50 ms apart').toBeGreaterThanOrEqual(90);
+    expect(last()).toMatchObject({ status: 202, faulted: 'drip' });
+
+    // Endless and fast: the client decides when it has had enough; stop() ends it too.
+    proxy.addRule({ match: { path: /^\/v2\/$/ }, fault: { kind: 'drip', chunk: 'x'.repeat(1024), everyMs: 0 } });
+    const res = await fetch(`${proxy.url}/v2/`, { signal: AbortSignal.timeout(5000) });
+    let got = 0;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      got += chunk.length;
+      if (got > 4 * MiB) break;
+    }
+    expect(got).toBeGreaterThan(4 * MiB);
+  });
+
+  it('respond: a profile reads the body and answers, or forwards the request with the body it read', async () => {
+    const bodies: string[] = [];
+    proxy.addRule({
+      match: { method: 'PUT', path: /\/manifests\// },
+      times: 2,
+      fault: {
+        kind: 'respond',
+        answer: ({ body }) => {
+          bodies.push(body.toString());
+          return body.toString() === 'refuse'
+            ? { status: 400, body: '{"errors":[{"code":"MANIFEST_INVALID","message":"no"}]}' }
+            : undefined;
+        },
+      },
+    });
+    const refused = await send(`${proxy.url}/v2/x/manifests/1`, { method: 'PUT', body: Buffer.from('refuse') });
+    expect(refused.status).toBe(400);
+    expect(refused.body.toString()).toContain('MANIFEST_INVALID');
+    const forwarded = await send(`${proxy.url}/v2/x/manifests/1`, { method: 'PUT', body: Buffer.from('{"ok":true}') });
+    expect(forwarded.status).toBe(201);
+    expect(json(forwarded).bodyBytes, 'the upstream got the body the profile read').toBe(11);
+    expect(bodies).toEqual(['refuse', '{"ok":true}']);
+  });
+
   it('header: overwrites one response header, everything else intact', async () => {
     const wrong = `sha256:${'0'.repeat(64)}`;
     proxy.addRule({
