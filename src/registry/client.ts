@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Authenticator, challengeFrom, type AuthContext } from './auth.js';
 import type { Credentials } from './credentials.js';
-import { describeAnswer, hintFor, parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
+import { describeAnswer, refusedThroughRetries, RegistryError, unexpectedResponse } from './errors.js';
 import { NetworkError, send, type HttpResponse, type RequestBody } from './http.js';
 import { isLoopbackHost } from './reference.js';
 import { isRetryableStatus, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
@@ -194,14 +194,7 @@ export class RegistryClient {
       );
     } catch (err) {
       if (err instanceof NetworkError) throw new RegistryError(`${what}: ${err.describe()}`, 0);
-      // A refusal that outlasted the retries (Docker Hub's rate limit) ends with the registry's words and what to do.
-      const hint = err instanceof RetriesExhausted && last ? hintFor(this.host, last) : undefined;
-      if (hint && last)
-        throw new RegistryError(
-          `${(err as Error).message} (hint: ${hint})`,
-          last.status,
-          parseErrorBody(last.body).map((d) => d.code),
-        );
+      if (err instanceof RetriesExhausted && last) throw refusedThroughRetries(err.message, this.host, last);
       throw err;
     }
   }

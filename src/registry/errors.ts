@@ -143,3 +143,16 @@ export function unexpectedResponse(what: string, host: string, res: HttpResponse
     codes,
   );
 }
+
+/**
+ * A refusal that outlasted the retries (Docker Hub's rate limit): the retry layer's message, which quotes the
+ * registry's words (see describeAnswer), plus the hint for the last answer.
+ */
+export function refusedThroughRetries(message: string, host: string, last: HttpResponse): RegistryError {
+  const h = hintFor(host, last);
+  return new RegistryError(
+    `${message}${h ? ` (hint: ${h})` : ''}`,
+    last.status,
+    parseErrorBody(last.body).map((d) => d.code),
+  );
+}
