@@ -11,6 +11,7 @@ import {
   startFaultProxy,
   type FaultProxy,
 } from '../helpers/fault-proxy.js';
+import { errorLines, FIXTURE_MODULE, runAction } from '../helpers/action.js';
 import { expectNoSecrets } from '../helpers/consumer.js';
 import { packFixture, push, pushError } from '../helpers/push.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
@@ -60,6 +61,37 @@ describe('Quay: artifact types must be allowed', () => {
     expect(error.message).toContain(`must allow config type ${config} with layer types ${layers.join(', ')}`);
     expect(error.message).toMatch(/ALLOWED_OCI_ARTIFACT_TYPES .*push with `variant: compat`/);
     expect(await tagExists(reg, repository, '1')).toBe(false);
+  });
+
+  it('the action ends with one error line, holding no control characters from the registry', async () => {
+    // A registry detail with a newline and a workflow command must not reach the log as a command.
+    proxy.addRule({
+      match: { method: 'PUT', path: /\/manifests\// },
+      times: Infinity,
+      fault: {
+        kind: 'status',
+        status: 400,
+        body: JSON.stringify({
+          errors: [{ code: 'MANIFEST_INVALID', message: 'manifest invalid', detail: { message: 'no\n::warning::injected\u001b[31m' } }],
+        }),
+      },
+    });
+    const run = await runAction(
+      {
+        wasm: FIXTURE_MODULE,
+        tags: `${proxy.host}/quay/action-${++n}:1`,
+        variant: 'oci',
+        username: reg.username as string,
+        password: reg.password as string,
+      },
+      { env: { HOME: '/nonexistent' } },
+    );
+    expect(run.code).toBe(1);
+    const errors = errorLines(run);
+    expect(errors, run.stdout).toHaveLength(1);
+    expect(errors[0]).toMatch(/MANIFEST_INVALID: manifest invalid \(no ::warning::injected\).*ALLOWED_OCI_ARTIFACT_TYPES.*variant: compat/);
+    expect(run.stdout).not.toMatch(/^::warning::injected/m);
+    expect(run.stdout).not.toContain('\u001b[31m');
   });
 
   it('the compat variant is an ordinary image and goes through', async () => {
