@@ -121,6 +121,14 @@ describe('Docker Hub: a rate limit that outlasts the retries', () => {
     );
     expect(log.warnings.filter((w) => /retrying in/.test(w)).length).toBeGreaterThanOrEqual(2);
   });
+
+  it('the same on the /v2/ check, the first request of a run', async () => {
+    proxy.addRule(dockerHubRateLimit({ path: /^\/v2\/$/ }));
+    const { error } = await pushError(await packFixture('oci'), [`${proxy.host}/hub/limited-${++n}:1`], creds(reg));
+    expect(error.message).toMatch(
+      /^connecting to 127\.0\.0\.1:\d+ failed after 3 attempts: HTTP 429 TOOMANYREQUESTS: You have reached your pull rate limit\..*\(hint: the registry is rate limiting; log in/,
+    );
+  });
 });
 
 describe('ECR: repositories are not created on push', () => {

@@ -68,17 +68,22 @@ export class RegistryClient {
   /** The `/v2/` ping: chooses the scheme and learns the auth challenge. Retried like any safe request. */
   async ping(): Promise<void> {
     if (this.base) return;
+    let last: HttpResponse | undefined;
     const res = await withRetries<HttpResponse>(
       `connecting to ${this.host}`,
       this.opts.retry,
       (m) => this.opts.log.warning(m),
       async () => {
+        last = undefined;
         const r = await this.pingOnce();
-        return isRetryableStatus(r.status) ? { retry: `HTTP ${r.status}`, response: r } : { done: r };
+        if (!isRetryableStatus(r.status)) return { done: r };
+        last = r;
+        return { retry: `HTTP ${r.status} ${describeAnswer(r)}`, response: r };
       },
       this.opts.signal,
     ).catch((err: unknown) => {
       if (err instanceof NetworkError) throw new RegistryError(err.describe(), 0);
+      if (err instanceof RetriesExhausted && last) throw refusedThroughRetries(err.message, this.host, last);
       throw err;
     });
     if (res.status === 401) {
