@@ -42,8 +42,8 @@ const options = (verify = false) => ({
   verify,
 });
 
-/** A byte every 100 ms, forever: the idle timer never fires. */
-const trickle: Fault = { kind: 'drip', chunk: '{', everyMs: 100 };
+/** A byte every 50 ms, forever: the idle timer (300 ms) never fires. */
+const trickle: Fault = { kind: 'drip', chunk: '{', everyMs: 50 };
 /** Bytes as fast as the client takes them, forever. */
 const flood = (status = 200): Fault => ({ kind: 'drip', status, chunk: 'x'.repeat(64 * 1024), everyMs: 0 });
 const always = (match: FaultRule['match'], fault: Fault): FaultRule => ({ match, fault, times: Infinity });
@@ -71,7 +71,7 @@ interface Case {
 
 const CASES: Case[] = [
   {
-    name: 'a ping that trickles a byte every 100 ms',
+    name: 'a ping that trickles a byte every 50 ms',
     rules: () => [always({ path: /^\/v2\/$/ }, trickle)],
     message: /connecting to 127\.0\.0\.1:\d+ failed after 2 attempts: 127\.0\.0\.1:\d+ did not answer in time: made no real progress/,
     attempts: { path: /^\/v2\/$/, count: RETRIES + 1 },
@@ -171,8 +171,9 @@ describe('hostile answers end the push with one clear error, in bounded time', (
 });
 
 describe('the action', () => {
-  it('ends a run against a ping that answers a byte a second with one error, within (retries + 1) × 2 × request-timeout', async () => {
-    proxy.addRule(always({ path: /^\/v2\/$/ }, { kind: 'drip', chunk: '{', everyMs: 1000 }));
+  it('ends a run against a ping that trickles with one error, within (retries + 1) × 2 × request-timeout', async () => {
+    // A byte every 0.4 s: well inside the 1 s idle timeout, so only the deadline can end it.
+    proxy.addRule(always({ path: /^\/v2\/$/ }, { kind: 'drip', chunk: '{', everyMs: 400 }));
     const started = Date.now();
     const run = await runAction(
       {
