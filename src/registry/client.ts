@@ -82,7 +82,6 @@ export class RegistryClient {
       },
       this.opts.signal,
     ).catch((err: unknown) => {
-      if (err instanceof NetworkError) throw new RegistryError(err.describe(), 0);
       if (err instanceof RetriesExhausted && last) throw refusedThroughRetries(err.message, this.host, last);
       throw err;
     });
@@ -134,7 +133,13 @@ export class RegistryClient {
   /** Fetches (and caches) the token for `scopes` ahead of the first request that needs it. */
   async authorize(scopes: string[]): Promise<void> {
     await this.ping();
-    await this.auth.authorization(scopes);
+    await withRetries<void>(
+      `authenticating to ${this.host}`,
+      this.opts.retry,
+      (m) => this.opts.log.warning(m),
+      async () => ({ done: await this.auth.authorization(scopes).then(() => undefined) }),
+      this.opts.signal,
+    );
   }
 
   url(target: string | URL): URL {
@@ -144,7 +149,7 @@ export class RegistryClient {
 
   /**
    * One request with authentication; a 401 renews the token (or learns a challenge) and tries once more.
-   * Network errors are thrown as NetworkError for the caller's retry logic.
+   * Never retried here: network errors are thrown as NetworkError for the retry layer (retry.ts).
    */
   async request(req: ClientRequest): Promise<HttpResponse> {
     await this.ping();
@@ -180,27 +185,27 @@ export class RegistryClient {
     return res;
   }
 
-  /** A request that is safe to repeat, retried on network errors and retryable statuses. */
-  async requestWithRetries(what: string, req: ClientRequest): Promise<HttpResponse> {
+  /**
+   * A request that is safe to repeat, retried on network errors and retryable statuses. `retry` is the
+   * client's policy, or `noRetries(...)` when an enclosing operation already retries.
+   */
+  async requestWithRetries(what: string, req: ClientRequest, retry: RetryPolicy = this.opts.retry): Promise<HttpResponse> {
     let last: HttpResponse | undefined;
-    try {
-      return await withRetries<HttpResponse>(
-        what,
-        this.opts.retry,
-        (m) => this.opts.log.warning(m),
-        async () => {
-          last = undefined;
-          const res = await this.request(req);
-          if (!isRetryableStatus(res.status)) return { done: res };
-          last = res;
-          return { retry: `HTTP ${res.status} ${describeAnswer(res)}`, response: res };
-        },
-        this.opts.signal,
-      );
-    } catch (err) {
-      if (err instanceof NetworkError) throw new RegistryError(`${what}: ${err.describe()}`, 0);
+    return withRetries<HttpResponse>(
+      what,
+      retry,
+      (m) => this.opts.log.warning(m),
+      async () => {
+        last = undefined;
+        const res = await this.request(req);
+        if (!isRetryableStatus(res.status)) return { done: res };
+        last = res;
+        return { retry: `HTTP ${res.status} ${describeAnswer(res)}`, response: res };
+      },
+      this.opts.signal,
+    ).catch((err: unknown) => {
       if (err instanceof RetriesExhausted && last) throw refusedThroughRetries(err.message, this.host, last);
       throw err;
-    }
+    });
   }
 }

@@ -1,5 +1,9 @@
-// Bounded retries with exponential back-off and full jitter; Retry-After honoured up to a cap.
+// The one retry layer: every operation (a ping, a request, a whole blob upload, a manifest put) runs its
+// attempts here, so `retries: N` means at most N + 1 attempts of any one operation. Code inside an attempt
+// never retries on its own (as go-containerregistry's transport marks the requests of a whole-upload retry),
+// and network errors become registry errors here, once, naming the operation.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RegistryError } from './errors.js';
 import { getHeader, NetworkError, type HttpResponse } from './http.js';
 
 export interface RetryPolicy {
@@ -53,8 +57,13 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random = Math.ra
 /** The outcome of one attempt: a response to use, or a reason to try again. */
 export type Attempt<T> = { done: T } | { retry: string; response?: HttpResponse };
 
-export class RetriesExhausted extends Error {
+export class RetriesExhausted extends RegistryError {
   override name = 'RetriesExhausted';
+}
+
+/** The same policy with no retries: for work nested inside an operation that already retries. */
+export function noRetries(policy: RetryPolicy): RetryPolicy {
+  return { ...policy, retries: 0 };
 }
 
 /**
@@ -73,13 +82,15 @@ export async function withRetries<T>(
     try {
       outcome = await attempt(n);
     } catch (err) {
-      if (!isRetryableError(err) || signal?.aborted) throw err;
-      outcome = { retry: (err as NetworkError).describe() };
+      if (!(err instanceof NetworkError)) throw err;
+      if (!isRetryableError(err) || signal?.aborted) throw new RegistryError(`${what}: ${err.describe()}`, 0);
+      outcome = { retry: err.describe() };
     }
     if ('done' in outcome) return outcome.done;
     const attempts = n + 1;
     if (n >= policy.retries) {
-      throw new RetriesExhausted(`${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${outcome.retry}`);
+      const status = outcome.response?.status ?? 0;
+      throw new RetriesExhausted(`${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${outcome.retry}`, status);
     }
     const after = outcome.response ? retryAfterMs(outcome.response) : undefined;
     const delay = after !== undefined ? Math.min(after, policy.maxRetryAfterMs) : backoffMs(policy, n);
