@@ -1,13 +1,13 @@
 // Pushes an image to every tag: all blobs into every repository first (uploaded, mounted or found, and
 // verified), and only then the manifest, once per tag. No tag can point at an incomplete image.
-import { imageBlobs, type Digest, type Image } from '../image/types.js';
+import { imageBlobs, type Blob, type Digest, type Image } from '../image/types.js';
 import { pushScopes } from './auth.js';
 import { RegistryClient, type Logger } from './client.js';
 import { resolveCredentials, secretsOf, type CredentialInputs, type Credentials } from './credentials.js';
-import { parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
-import { getHeader, NetworkError, type HttpResponse } from './http.js';
+import { describeAnswer, parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
+import { getHeader, type HttpResponse } from './http.js';
 import { formatDigestReference, formatReference, type ImageReference } from './reference.js';
-import { DEFAULT_RETRY_POLICY, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
+import { DEFAULT_RETRY_POLICY, isRetryableStatus, noRetries, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
 import { ensureBlob, type UploadOutcome, type UploadSettings } from './upload.js';
 import { UnloadableImage, verifyRepository, type ConsumerVariant } from './verify.js';
 
@@ -19,8 +19,10 @@ export interface PushOptions {
   timeoutMs?: number;
   /** Extra repositories (`registry/repository`) to mount blobs from. */
   mountFrom?: ImageReference[];
-  chunkThreshold?: number;
-  chunkSize?: number;
+  /** Blobs up to this size go up in one PUT, larger ones in one streamed, resumable PATCH. */
+  streamThreshold?: number;
+  /** The largest PATCH body, as if every registry announced it in OCI-Chunk-Max-Length (tests). */
+  maxChunk?: number;
   /** Blob uploads and manifest puts in flight at once. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -45,8 +47,8 @@ export interface PushResult {
   verification: { variant: ConsumerVariant } | { error: string } | undefined;
 }
 
-export const DEFAULT_CHUNK_THRESHOLD = 64 * 1024 * 1024;
-export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+/** Under this, one PUT costs a request less than POST + PATCH + PUT, and a resume would save little. */
+export const DEFAULT_STREAM_THRESHOLD = 32 * 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** Runs `fn` over `items` with at most `limit` in flight; the first failure stops new work and is thrown. */
@@ -149,111 +151,133 @@ async function verifyAll(image: Image, refs: ImageReference[], registries: Regis
   return variant ? { variant } : undefined;
 }
 
+/** The registry must store the manifest as pushed: its digest is the action's output. */
+async function checkManifestDigest(res: HttpResponse, image: Image, ref: ImageReference, client: RegistryClient): Promise<void> {
+  const digest = image.manifestDescriptor.digest;
+  const reported = getHeader(res, 'docker-content-digest');
+  if (reported !== undefined && reported !== digest) {
+    throw new RegistryError(
+      `${ref.registry} reports digest ${reported} for ${formatReference(ref)}, but the manifest pushed has digest ${digest}; ` +
+        'the registry changed the manifest (it may not support this media type), so the digest output would be wrong',
+      res.status,
+    );
+  }
+  if (reported === undefined) {
+    const check = await client.requestWithRetries(`checking the manifest of ${formatReference(ref)}`, {
+      method: 'HEAD',
+      target: `/v2/${ref.repository}/manifests/${digest}`,
+      scopes: pushScopes(ref.repository),
+      headers: { Accept: image.manifest.mediaType },
+    });
+    if (check.status !== 200)
+      throw new RegistryError(`${ref.registry} accepted ${formatReference(ref)} but does not serve manifest ${digest}`, check.status);
+  }
+}
+
+/**
+ * Puts the manifest for one tag: one retried operation. A MANIFEST_BLOB_UNKNOWN answer makes the next
+ * attempt check (and if need be upload) every blob again first.
+ */
+async function putManifest(
+  image: Image,
+  ref: ImageReference,
+  client: RegistryClient,
+  blobs: Blob[],
+  settings: UploadSettings,
+  log: Logger,
+): Promise<void> {
+  const digest = image.manifestDescriptor.digest;
+  const what = `putting the manifest for ${formatReference(ref)}`;
+  const target = { client, repository: ref.repository, scopes: pushScopes(ref.repository) };
+  const res = await withRetries<HttpResponse>(
+    what,
+    settings.retry,
+    settings.warn,
+    async (attempt) => {
+      if (attempt > 0) {
+        // The registry lost a blob it had confirmed (concurrent pushes of the same blob race inside some
+        // registries): check every blob again, as part of this attempt, with no retry of its own.
+        try {
+          for (const blob of blobs) await ensureBlob(target, blob, [], { ...settings, retry: noRetries(settings.retry) });
+        } catch (err) {
+          if (err instanceof RetriesExhausted) return { retry: err.message };
+          throw err;
+        }
+      }
+      const r = await client.request({
+        method: 'PUT',
+        target: `/v2/${ref.repository}/manifests/${ref.tag}`,
+        scopes: target.scopes,
+        headers: { 'Content-Type': image.manifest.mediaType },
+        body: { kind: 'bytes', bytes: image.manifestBytes },
+      });
+      if (isRetryableStatus(r.status)) return { retry: `HTTP ${r.status} ${describeAnswer(r)}`, response: r };
+      const codes = parseErrorBody(r.body).map((e) => e.code);
+      if (r.status === 400 && (codes.includes('MANIFEST_BLOB_UNKNOWN') || codes.includes('BLOB_UNKNOWN'))) {
+        return { retry: `the registry reports ${codes.join(', ')}; checking the blobs again`, response: r };
+      }
+      return { done: r };
+    },
+    settings.signal,
+  ).catch((err: unknown) => {
+    if (!(err instanceof RetriesExhausted) || err.status !== 400) throw err;
+    throw new RegistryError(err.message, 400, ['MANIFEST_BLOB_UNKNOWN']);
+  });
+  if (res.status !== 201 && res.status !== 200) throw unexpectedResponse(what, ref.registry, res, { manifest: image.manifest });
+  await checkManifestDigest(res, image, ref, client);
+  log.info(`tagged   ${formatReference(ref)} → ${digest}`);
+}
+
 export async function pushImage(image: Image, refs: ImageReference[], opts: PushOptions): Promise<PushResult> {
   if (refs.length === 0) throw new Error('Input `tags`: nothing to push; give at least one image reference');
   const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
   const concurrency = opts.concurrency ?? 4;
   const settings: UploadSettings = {
-    chunkThreshold: opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD,
-    chunkSize: opts.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    streamThreshold: opts.streamThreshold ?? DEFAULT_STREAM_THRESHOLD,
+    ...(opts.maxChunk ? { maxChunk: opts.maxChunk } : {}),
     retry,
     warn: (m) => opts.log.warning(m),
     signal: opts.signal,
+    monolithicHosts: new Set(),
   };
   const digest = image.manifestDescriptor.digest;
   const blobs = imageBlobs(image);
   const counts: Record<UploadOutcome, number> = { exists: 0, mounted: 0, uploaded: 0 };
 
   const phase = opts.group ?? (<T>(_name: string, fn: () => Promise<T>) => fn());
-  try {
-    // 1. Credentials, a ping and a token per registry, before any upload: auth problems fail fast. The
-    // caller may have started this already, to overlap it with packaging.
-    const registries = await (opts.connection ?? phase('Authenticate', () => connect(refs, opts)));
-    const result = await phase('Upload', async () => {
-      const started = Date.now();
+  // 1. Credentials, a ping and a token per registry, before any upload: auth problems fail fast. The
+  // caller may have started this already, to overlap it with packaging.
+  const registries = await (opts.connection ?? phase('Authenticate', () => connect(refs, opts)));
+  const result = await phase('Upload', async () => {
+    const started = Date.now();
 
-      // 2. Blobs: the first repository of a registry uploads; the others mount from it.
-      for (const registry of registries) {
-        const [first, ...rest] = repositoryPlan(registry, opts.mountFrom) as [RepositoryPlan, ...RepositoryPlan[]];
-        const pushTo = async ({ repository, mountFrom }: RepositoryPlan) => {
-          const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
-          await mapLimit(blobs, concurrency, async (blob) => {
-            const outcome = await ensureBlob(target, blob, mountFrom, settings);
-            counts[outcome]++;
-            opts.log.info(
-              `${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`,
-            );
-          });
-        };
-        await pushTo(first);
-        await mapLimit(rest, concurrency, pushTo);
-      }
-
-      // 3. Manifests, only now that every blob everywhere is in place.
-      const pushed: string[] = [];
-      const byHost = new Map(registries.map((r) => [r.host, r]));
-      await mapLimit(refs, concurrency, async (ref) => {
-        const { client } = byHost.get(ref.host) as Registry;
-        const what = `putting the manifest for ${formatReference(ref)}`;
-        const target = { client, repository: ref.repository, scopes: pushScopes(ref.repository) };
-        const res = await withRetries<HttpResponse>(
-          what,
-          retry,
-          (m) => opts.log.warning(m),
-          async (attempt) => {
-            if (attempt > 0) {
-              // The registry lost a blob it had confirmed (concurrent pushes of the same blob race inside
-              // some registries): make sure every blob is there again before the next attempt.
-              for (const blob of blobs) await ensureBlob(target, blob, [], settings);
-            }
-            const r = await client.requestWithRetries(what, {
-              method: 'PUT',
-              target: `/v2/${ref.repository}/manifests/${ref.tag}`,
-              scopes: target.scopes,
-              headers: { 'Content-Type': image.manifest.mediaType },
-              body: { kind: 'bytes', bytes: image.manifestBytes },
-            });
-            const codes = parseErrorBody(r.body).map((e) => e.code);
-            if (r.status === 400 && (codes.includes('MANIFEST_BLOB_UNKNOWN') || codes.includes('BLOB_UNKNOWN'))) {
-              return { retry: `the registry reports ${codes.join(', ')}; checking the blobs again`, response: r };
-            }
-            return { done: r };
-          },
-          opts.signal,
-        ).catch((err: unknown) => {
-          throw err instanceof RetriesExhausted ? new RegistryError(err.message, 400, ['MANIFEST_BLOB_UNKNOWN']) : err;
+    // 2. Blobs: the first repository of a registry uploads; the others mount from it.
+    for (const registry of registries) {
+      const [first, ...rest] = repositoryPlan(registry, opts.mountFrom) as [RepositoryPlan, ...RepositoryPlan[]];
+      const pushTo = async ({ repository, mountFrom }: RepositoryPlan) => {
+        const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
+        await mapLimit(blobs, concurrency, async (blob) => {
+          const outcome = await ensureBlob(target, blob, mountFrom, settings);
+          counts[outcome]++;
+          opts.log.info(`${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`);
         });
-        if (res.status !== 201 && res.status !== 200) throw unexpectedResponse(what, ref.registry, res, { manifest: image.manifest });
-        const reported = getHeader(res, 'docker-content-digest');
-        if (reported !== undefined && reported !== digest) {
-          throw new RegistryError(
-            `${ref.registry} reports digest ${reported} for ${formatReference(ref)}, but the manifest pushed has digest ${digest}; ` +
-              'the registry changed the manifest (it may not support this media type), so the digest output would be wrong',
-            res.status,
-          );
-        }
-        if (reported === undefined) {
-          const check = await client.requestWithRetries(`checking the manifest of ${formatReference(ref)}`, {
-            method: 'HEAD',
-            target: `/v2/${ref.repository}/manifests/${digest}`,
-            scopes: pushScopes(ref.repository),
-            headers: { Accept: image.manifest.mediaType },
-          });
-          if (check.status !== 200)
-            throw new RegistryError(`${ref.registry} accepted ${formatReference(ref)} but does not serve manifest ${digest}`, check.status);
-        }
-        opts.log.info(`tagged   ${formatReference(ref)} → ${digest}`);
-      });
-      for (const ref of refs) pushed.push(formatReference(ref));
-      opts.log.info(
-        `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
-      );
-      return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts, verification: undefined };
-    });
-    const verification = opts.verify ? await phase('Verify', () => verifyAll(image, refs, registries, opts.log)) : undefined;
-    return { ...result, verification };
-  } catch (err) {
-    if (err instanceof NetworkError) throw new RegistryError(err.describe(), 0);
-    throw err;
-  }
+      };
+      await pushTo(first);
+      await mapLimit(rest, concurrency, pushTo);
+    }
+
+    // 3. Manifests, only now that every blob everywhere is in place.
+    const pushed: string[] = [];
+    const byHost = new Map(registries.map((r) => [r.host, r]));
+    await mapLimit(refs, concurrency, (ref) =>
+      putManifest(image, ref, (byHost.get(ref.host) as Registry).client, blobs, settings, opts.log),
+    );
+    for (const ref of refs) pushed.push(formatReference(ref));
+    opts.log.info(
+      `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
+    );
+    return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts, verification: undefined };
+  });
+  const verification = opts.verify ? await phase('Verify', () => verifyAll(image, refs, registries, opts.log)) : undefined;
+  return { ...result, verification };
 }

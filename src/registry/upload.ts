@@ -1,19 +1,23 @@
-// Blob upload into one repository: HEAD first, cross-repository mount, then a monolithic POST + PUT, or for
-// large blobs a chunked PATCH upload that resumes from the registry's Range after a failure.
+// Blob upload into one repository: HEAD first, cross-repository mount, then ONE retried operation that
+// sends the blob in one request: a PUT of the whole blob (small blobs, GAR/GCR, registries that refuse
+// PATCH), or one streamed PATCH that resumes from the registry's Range after a failure. Chunks only when the
+// registry announces a maximum (OCI-Chunk-Max-Length).
 import type { Blob, Digest } from '../image/types.js';
 import type { RegistryClient } from './client.js';
 import { RegistryError, unexpectedResponse } from './errors.js';
-import { getHeader, NetworkError, type HttpResponse, type RequestBody } from './http.js';
+import { getHeader, type HttpResponse, type RequestBody } from './http.js';
 import { isRetryableStatus, withRetries, type Attempt, type RetryPolicy } from './retry.js';
 
 export interface UploadSettings {
-  /** Blobs larger than this go up in chunks. */
-  chunkThreshold: number;
-  /** Chunk size (raised to the registry's OCI-Chunk-Min-Length when it asks for more). */
-  chunkSize: number;
+  /** Blobs up to this size go up in one PUT; larger ones in a streamed PATCH that can resume. */
+  streamThreshold: number;
+  /** The largest PATCH body, as if the registry had announced it in OCI-Chunk-Max-Length. */
+  maxChunk?: number;
   retry: RetryPolicy;
   warn: (message: string) => void;
   signal?: AbortSignal;
+  /** Hosts that refused a PATCH during this push: their later blobs go up in one PUT straight away. */
+  monolithicHosts: Set<string>;
 }
 
 export type UploadOutcome = 'exists' | 'mounted' | 'uploaded';
@@ -24,8 +28,34 @@ export interface RepoTarget {
   scopes: string[];
 }
 
+/** An upload session: where to send bytes, and the chunk bounds the registry announced. */
+export interface Session {
+  url: URL;
+  minChunk: number;
+  maxChunk?: number;
+}
+
+/**
+ * ECR refuses to complete an upload whose non-final part is under 5 MiB (LayerPartTooSmallException), so a
+ * resume never keeps a shorter committed prefix: it starts again from byte 0 instead.
+ */
+const MIN_NONFINAL_PART = 5 * 1024 * 1024;
+/** PATCH answers that say "no chunked uploads here": the blob goes up again in one PUT. */
+const PATCH_REFUSED = new Set([400, 405, 416, 501]);
+/** Answers that accept fewer bytes than were sent, in a row, before the upload is given up as stuck. */
+const MAX_SHORT_ANSWERS = 8;
+
 function shortDigest(d: Digest): string {
   return d.slice(0, 19);
+}
+
+/**
+ * Google Artifact Registry and Container Registry take no chunked uploads ("You must use monolithic uploads
+ * when you push container images to Artifact Registry", cloud.google.com/artifact-registry/docs/reference/docker-api).
+ */
+export function requiresMonolithic(host: string): boolean {
+  const name = host.toLowerCase().replace(/:\d+$/, '');
+  return /(^|\.)pkg\.dev$/.test(name) || /(^|\.)gcr\.io$/.test(name);
 }
 
 function blobBody(blob: Blob, start = 0, end = blob.descriptor.size - 1): RequestBody {
@@ -33,10 +63,32 @@ function blobBody(blob: Blob, start = 0, end = blob.descriptor.size - 1): Reques
   return { kind: 'bytes', bytes: blob.source.bytes.subarray(start, end + 1) };
 }
 
-function location(res: HttpResponse, what: string, host: string): URL {
+/** The Location of an upload answer, resolved against the request; only http(s) URLs are followed. */
+export function uploadLocation(res: HttpResponse, what: string, host: string): URL | undefined {
   const value = getHeader(res, 'location');
-  if (!value) throw new RegistryError(`${what} on ${host}: the registry answered ${res.status} without a Location header`, res.status);
-  return new URL(value, res.url);
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value, res.url);
+  } catch {
+    throw new RegistryError(
+      `${what} on ${host}: the registry answered with an unreadable upload Location; this is a registry bug`,
+      res.status,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new RegistryError(
+      `${what} on ${host}: the registry sent an upload Location with the scheme ${url.protocol} (not http or https), which the action will not follow; check the registry (or a proxy in front of it) and its external URL settings`,
+      res.status,
+    );
+  }
+  return url;
+}
+
+function requiredLocation(res: HttpResponse, what: string, host: string): URL {
+  const url = uploadLocation(res, what, host);
+  if (!url) throw new RegistryError(`${what} on ${host}: the registry answered ${res.status} without a Location header`, res.status);
+  return url;
 }
 
 function withDigest(url: URL, digest: Digest): URL {
@@ -53,6 +105,16 @@ export function nextOffset(res: HttpResponse): number | undefined {
   return end === 0 ? 0 : end + 1;
 }
 
+/**
+ * Where the next chunk starts after the registry took bytes `offset..end`: its Range when that moved forward
+ * within what was sent (the bytes it really accepted), otherwise our own count. ECR's Range can stay at the
+ * first chunk's end while it stores every later chunk (aws/containers-roadmap#2831).
+ */
+export function acceptedOffset(res: HttpResponse, offset: number, end: number): number {
+  const reported = nextOffset(res);
+  return reported !== undefined && reported > offset && reported <= end + 1 ? reported : end + 1;
+}
+
 function checkDigestHeader(res: HttpResponse, digest: Digest, host: string): void {
   const reported = getHeader(res, 'docker-content-digest');
   if (reported && reported !== digest) {
@@ -60,106 +122,173 @@ function checkDigestHeader(res: HttpResponse, digest: Digest, host: string): voi
   }
 }
 
-async function startSession(target: RepoTarget): Promise<{ url: URL; minChunk: number }> {
-  const { client, repository, scopes } = target;
-  const res = await client.request({ method: 'POST', target: `/v2/${repository}/blobs/uploads/`, scopes });
-  if (res.status !== 202) throw sessionError(res, `starting an upload to ${repository}`, client.host);
-  return { url: location(res, 'starting an upload', client.host), minChunk: Number(getHeader(res, 'oci-chunk-min-length') ?? 0) || 0 };
-}
-
-function sessionError(res: HttpResponse, what: string, host: string): Error {
-  return isRetryableStatus(res.status) ? new RetryableStatus(res) : unexpectedResponse(what, host, res);
-}
-
-/** A retryable HTTP answer thrown from inside an upload attempt, turned back into a retry outside. */
+/** A retryable HTTP answer inside an upload attempt: the attempt fails and the retry layer decides. */
 class RetryableStatus extends Error {
   constructor(readonly response: HttpResponse) {
     super(`HTTP ${response.status}`);
   }
 }
 
-async function putMonolithic(target: RepoTarget, url: URL, blob: Blob): Promise<void> {
+/** A PATCH the registry refused as such (no chunked uploads, a size cap): the blob goes up in one PUT. */
+class PatchRefused extends Error {
+  constructor(readonly response: HttpResponse) {
+    super(`HTTP ${response.status}`);
+  }
+}
+
+function failure(res: HttpResponse, what: string, host: string): Error {
+  return isRetryableStatus(res.status) ? new RetryableStatus(res) : unexpectedResponse(what, host, res);
+}
+
+export function sessionFrom(res: HttpResponse, what: string, host: string): Session {
+  const max = Number(getHeader(res, 'oci-chunk-max-length') ?? 0) || 0;
+  return {
+    url: requiredLocation(res, what, host),
+    minChunk: Number(getHeader(res, 'oci-chunk-min-length') ?? 0) || 0,
+    ...(max > 0 ? { maxChunk: max } : {}),
+  };
+}
+
+async function openSession(target: RepoTarget): Promise<Session> {
+  const { client, repository, scopes } = target;
+  const what = `starting an upload to ${repository}`;
+  const res = await client.request({ method: 'POST', target: `/v2/${repository}/blobs/uploads/`, scopes });
+  if (res.status !== 202) throw failure(res, what, client.host);
+  return sessionFrom(res, what, client.host);
+}
+
+async function putWhole(target: RepoTarget, session: Session, blob: Blob): Promise<void> {
   const { client, scopes } = target;
   const res = await client.request({
     method: 'PUT',
-    target: withDigest(url, blob.descriptor.digest),
+    target: withDigest(session.url, blob.descriptor.digest),
     scopes,
     headers: { 'Content-Type': 'application/octet-stream' },
     body: blobBody(blob),
   });
-  if (res.status !== 201) throw sessionError(res, `uploading blob ${shortDigest(blob.descriptor.digest)}`, client.host);
+  if (res.status !== 201) throw failure(res, `uploading blob ${shortDigest(blob.descriptor.digest)}`, client.host);
   checkDigestHeader(res, blob.descriptor.digest, client.host);
 }
 
-async function uploadChunked(
-  target: RepoTarget,
-  session: { url: URL; minChunk: number },
-  blob: Blob,
-  settings: UploadSettings,
-): Promise<void> {
+/** The PATCH body length: the whole rest, unless the registry (or the caller) set a maximum. */
+function chunkLength(session: Session, settings: UploadSettings, size: number): number {
+  const max = session.maxChunk ?? settings.maxChunk;
+  return max ? Math.max(max, session.minChunk) : size;
+}
+
+/** The shortest committed prefix worth resuming from (see MIN_NONFINAL_PART). */
+function resumeFloor(session: Session, settings: UploadSettings, size: number): number {
+  return Math.max(session.minChunk, Math.min(MIN_NONFINAL_PART, chunkLength(session, settings, size)));
+}
+
+/**
+ * Sends `offset..size-1` in PATCHes (one, unless chunks are bounded), then completes with `PUT ?digest=`.
+ * A PATCH of the whole blob goes without Content-Range, as docker and podman stream it: ghcr.io refuses a
+ * PATCH with Content-Range over 4 MiB. `session.url` follows every Location, for a resume.
+ */
+async function streamFrom(target: RepoTarget, session: Session, blob: Blob, offset: number, settings: UploadSettings): Promise<void> {
   const { client, scopes } = target;
-  const size = blob.descriptor.size;
-  const chunk = Math.max(settings.chunkSize, session.minChunk);
-  let url = session.url;
-  let offset = 0;
-  let failures = 0;
+  const { size, digest } = blob.descriptor;
+  const chunk = chunkLength(session, settings, size);
+  let short = 0;
   while (offset < size) {
     const end = Math.min(size, offset + chunk) - 1;
-    let res: HttpResponse | undefined;
-    let problem: string | undefined;
-    try {
-      res = await client.request({
-        method: 'PATCH',
-        target: url,
-        scopes,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${end}` },
-        body: blobBody(blob, offset, end),
-      });
-      if (res.status === 202) {
-        url = location(res, 'uploading a chunk', client.host);
-        offset = nextOffset(res) ?? end + 1;
-        continue;
-      }
-      if (res.status !== 416 && !isRetryableStatus(res.status))
-        throw unexpectedResponse(`uploading a chunk of ${shortDigest(blob.descriptor.digest)}`, client.host, res);
-      problem = `HTTP ${res.status}`;
-    } catch (err) {
-      if (!(err instanceof NetworkError)) throw err;
-      problem = `${err.code}: ${err.message}`;
+    const range: Record<string, string> = offset === 0 && end === size - 1 ? {} : { 'Content-Range': `${offset}-${end}` };
+    const res = await client.request({
+      method: 'PATCH',
+      target: session.url,
+      scopes,
+      headers: { 'Content-Type': 'application/octet-stream', ...range },
+      body: blobBody(blob, offset, end),
+    });
+    // 202 per the spec; ECR answers 201 (dotnet/sdk-container-builds#279).
+    if (res.status !== 202 && res.status !== 201) {
+      if (PATCH_REFUSED.has(res.status)) throw new PatchRefused(res);
+      throw failure(res, `uploading ${shortDigest(digest)} at byte ${offset}`, client.host);
     }
-    // Resume: ask the registry how much it has, then carry on from there.
-    if (++failures > settings.retry.retries) throw new ChunkResumesExhausted(problem);
-    settings.warn(
-      `uploading ${shortDigest(blob.descriptor.digest)} at byte ${offset}: ${problem}; resuming (attempt ${failures + 1} of ${settings.retry.retries + 1})`,
-    );
-    const status = await client.request({ method: 'GET', target: url, scopes });
-    if (status.status === 204 || status.status === 202) {
-      url = getHeader(status, 'location') ? location(status, 'resuming an upload', client.host) : url;
-      offset = nextOffset(status) ?? 0;
-    } else {
-      throw new ChunkResumesExhausted(`the upload session is gone (HTTP ${status.status})`);
+    session.url = uploadLocation(res, 'uploading a chunk', client.host) ?? session.url;
+    const next = acceptedOffset(res, offset, end);
+    short = next <= end ? short + 1 : 0;
+    if (short > MAX_SHORT_ANSWERS) {
+      throw new RegistryError(
+        `${client.host} keeps accepting only part of each chunk of ${shortDigest(digest)} (at byte ${next}); giving up`,
+        res.status,
+      );
     }
+    offset = next;
   }
   const res = await client.request({
     method: 'PUT',
-    target: withDigest(url, blob.descriptor.digest),
+    target: withDigest(session.url, digest),
     scopes,
     body: { kind: 'bytes', bytes: new Uint8Array(0) },
   });
-  if (res.status !== 201) throw sessionError(res, `finishing the upload of ${shortDigest(blob.descriptor.digest)}`, client.host);
-  checkDigestHeader(res, blob.descriptor.digest, client.host);
+  if (res.status !== 201) throw failure(res, `finishing the upload of ${shortDigest(digest)}`, client.host);
+  checkDigestHeader(res, digest, client.host);
 }
 
-/** Chunk resumes ran out: the whole upload restarts with a new session (the outer retry). */
-class ChunkResumesExhausted extends Error {}
+/** Asks the registry how much of a session it has; undefined when the session is gone or unusable. */
+async function committedOffset(target: RepoTarget, session: Session): Promise<number | undefined> {
+  const res = await target.client.request({ method: 'GET', target: session.url, scopes: target.scopes });
+  if (res.status !== 204 && res.status !== 202) return undefined;
+  session.url = uploadLocation(res, 'resuming an upload', target.client.host) ?? session.url;
+  return nextOffset(res) ?? 0;
+}
 
-async function blobExists(target: RepoTarget, blob: Blob): Promise<boolean> {
+/** What one blob's upload carries from one attempt to the next. */
+interface UploadState {
+  /** A session to use: one a mount opened, or (with `resume`) one a failed attempt left behind. */
+  session?: Session;
+  resume: boolean;
+  monolithic: boolean;
+}
+
+/** Where a streamed attempt starts: the session a failed attempt left, at the registry's offset, or anew. */
+async function startingPoint(target: RepoTarget, blob: Blob, state: UploadState, settings: UploadSettings): Promise<[Session, number]> {
+  const left = state.session;
+  state.session = undefined;
+  if (left && state.resume) {
+    const at = await committedOffset(target, left);
+    if (at !== undefined && (at === 0 || at >= resumeFloor(left, settings, blob.descriptor.size))) {
+      if (at > 0) settings.warn(`uploading ${shortDigest(blob.descriptor.digest)}: resuming at byte ${at} of ${blob.descriptor.size}`);
+      return [left, at];
+    }
+  }
+  return [left && !state.resume ? left : await openSession(target), 0];
+}
+
+/** One attempt of the upload operation. Nothing in here retries: the retry layer decides. */
+async function attemptUpload(target: RepoTarget, blob: Blob, state: UploadState, settings: UploadSettings): Promise<void> {
+  if (state.monolithic) {
+    const session = state.session ?? (await openSession(target));
+    state.session = undefined; // a failed PUT leaves its session in an unknown state: never reused
+    return putWhole(target, session, blob);
+  }
+  const [session, offset] = await startingPoint(target, blob, state, settings);
+  state.session = session;
+  state.resume = true;
+  try {
+    await streamFrom(target, session, blob, offset, settings);
+  } catch (err) {
+    if (!(err instanceof PatchRefused)) throw err;
+    const { host } = target.client;
+    settings.monolithicHosts.add(host);
+    state.monolithic = true;
+    state.session = undefined;
+    settings.warn(
+      `${host} refused a PATCH of ${shortDigest(blob.descriptor.digest)} (HTTP ${err.response.status}); uploading it in one PUT instead`,
+    );
+    await putWhole(target, await openSession(target), blob);
+  }
+}
+
+async function blobExists(target: RepoTarget, blob: Blob, retry: RetryPolicy): Promise<boolean> {
   const { client, repository, scopes } = target;
-  const res = await client.requestWithRetries(`checking blob ${shortDigest(blob.descriptor.digest)}`, {
-    method: 'HEAD',
-    target: `/v2/${repository}/blobs/${blob.descriptor.digest}`,
-    scopes,
-  });
+  const res = await client.requestWithRetries(
+    `checking blob ${shortDigest(blob.descriptor.digest)}`,
+    { method: 'HEAD', target: `/v2/${repository}/blobs/${blob.descriptor.digest}`, scopes },
+    retry,
+  );
   if (res.status === 404) return false;
   if (res.status !== 200)
     throw unexpectedResponse(`checking blob ${shortDigest(blob.descriptor.digest)} in ${repository}`, client.host, res);
@@ -171,39 +300,41 @@ async function tryMount(
   target: RepoTarget,
   blob: Blob,
   from: string,
-): Promise<{ mounted: true } | { mounted: false; session?: { url: URL; minChunk: number } }> {
+  settings: UploadSettings,
+): Promise<{ mounted: true } | { mounted: false; session?: Session }> {
   const { client, repository, scopes } = target;
   const query = new URLSearchParams({ mount: blob.descriptor.digest, from });
-  const res = await client.requestWithRetries(`mounting ${shortDigest(blob.descriptor.digest)} from ${from}`, {
-    method: 'POST',
-    target: `/v2/${repository}/blobs/uploads/?${query.toString()}`,
-    scopes,
-  });
+  const res = await client.requestWithRetries(
+    `mounting ${shortDigest(blob.descriptor.digest)} from ${from}`,
+    { method: 'POST', target: `/v2/${repository}/blobs/uploads/?${query.toString()}`, scopes },
+    settings.retry,
+  );
   if (res.status === 201) {
     checkDigestHeader(res, blob.descriptor.digest, client.host);
     return { mounted: true };
   }
   // 202: the registry could not mount and opened an ordinary upload session instead.
-  if (res.status === 202 && getHeader(res, 'location')) {
-    return {
-      mounted: false,
-      session: { url: location(res, 'mounting', client.host), minChunk: Number(getHeader(res, 'oci-chunk-min-length') ?? 0) || 0 },
-    };
-  }
+  if (res.status === 202 && getHeader(res, 'location')) return { mounted: false, session: sessionFrom(res, 'mounting', client.host) };
   return { mounted: false };
 }
 
 /** Makes sure `blob` is in the target repository, and says how it got there. */
 export async function ensureBlob(target: RepoTarget, blob: Blob, mountFrom: string[], settings: UploadSettings): Promise<UploadOutcome> {
-  if (await blobExists(target, blob)) return 'exists';
-  let session: { url: URL; minChunk: number } | undefined;
+  if (await blobExists(target, blob, settings.retry)) return 'exists';
+  let session: Session | undefined;
   for (const from of mountFrom) {
     if (from === target.repository) continue;
-    const m = await tryMount(target, blob, from);
+    const m = await tryMount(target, blob, from, settings);
     if (m.mounted) return 'mounted';
     session = m.session;
     if (session) break;
   }
+  const { host } = target.client;
+  const state: UploadState = {
+    session,
+    resume: false,
+    monolithic: blob.descriptor.size <= settings.streamThreshold || requiresMonolithic(host) || settings.monolithicHosts.has(host),
+  };
   const what = `uploading blob ${shortDigest(blob.descriptor.digest)} (${blob.descriptor.size} bytes) to ${target.repository}`;
   await withRetries<void>(
     what,
@@ -211,21 +342,14 @@ export async function ensureBlob(target: RepoTarget, blob: Blob, mountFrom: stri
     settings.warn,
     async (): Promise<Attempt<void>> => {
       try {
-        const s = session ?? (await startSession(target));
-        session = undefined; // a failed attempt never reuses a session
-        if (blob.descriptor.size > settings.chunkThreshold) await uploadChunked(target, s, blob, settings);
-        else await putMonolithic(target, s.url, blob);
+        await attemptUpload(target, blob, state, settings);
         return { done: undefined };
       } catch (err) {
         if (err instanceof RetryableStatus) return { retry: `HTTP ${err.response.status}`, response: err.response };
-        if (err instanceof ChunkResumesExhausted) return { retry: err.message };
         throw err;
       }
     },
     settings.signal,
-  ).catch((err: unknown) => {
-    if (err instanceof RetryableStatus) throw unexpectedResponse(what, target.client.host, err.response);
-    throw err;
-  });
+  );
   return 'uploaded';
 }
