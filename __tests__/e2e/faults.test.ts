@@ -201,33 +201,6 @@ describe('fault scenarios through the proxy', () => {
 });
 
 describe('uploads', () => {
-  it('uploads in chunks, resumes after a reset mid-chunk and after a 416', async () => {
-    const ref = `${repo('chunked')}:1`;
-    proxy.addRule({ match: { method: 'PATCH' }, fault: { kind: 'reset-request' } });
-    proxy.addRule({ match: { method: 'PATCH' }, fault: status(416, {}, '') });
-    const { result, log } = await push(big, [ref], { ...creds(), chunkThreshold: 1024 * 1024, chunkSize: 512 * 1024 });
-    expect(await tagDigest(ref)).toBe(result.digest);
-    const patches = proxy.requests.filter((r) => r.method === 'PATCH');
-    expect(patches.length).toBeGreaterThanOrEqual(7);
-    const ranges = patches.map((r) => r.headers['content-range']);
-    expect(ranges[0]).toBe('0-524287');
-    // After each failure the client asked the registry where to carry on.
-    expect(proxy.requests.filter((r) => r.method === 'GET' && r.path.includes('/blobs/uploads/')).length).toBeGreaterThanOrEqual(2);
-    expect(log.warnings.filter((w) => /resuming/.test(w))).toHaveLength(2);
-  });
-
-  it('respects OCI-Chunk-Min-Length', async () => {
-    const ref = `${repo('minchunk')}:1`;
-    proxy.addRule({
-      match: UPLOAD_POST,
-      fault: { kind: 'header', name: 'OCI-Chunk-Min-Length', value: String(2 * 1024 * 1024) },
-      times: Infinity,
-    });
-    await push(big, [ref], { ...creds(), chunkThreshold: 1024 * 1024, chunkSize: 512 * 1024 });
-    const ranges = proxy.requests.filter((r) => r.method === 'PATCH' && r.path.includes('minchunk')).map((r) => r.headers['content-range']);
-    expect(ranges).toEqual(['0-2097151', `2097152-${3 * 1024 * 1024 + 122}`]);
-  });
-
   it('mounts blobs across repositories of one registry instead of uploading again', async () => {
     const a = repo('mount-a');
     const b = repo('mount-b');
@@ -315,8 +288,8 @@ describe('token expiry', () => {
       slow.addRule({ match: { method: 'PATCH' }, fault: { kind: 'delay', ms: 400 }, times: Infinity });
       const { result, log } = await push(big, [`${slow.host}/expiry/filter:1`], {
         credentials: { username: tokenReg.username as string, password: tokenReg.password as string, env: { HOME: '/nonexistent' } },
-        chunkThreshold: 1024 * 1024,
-        chunkSize: 512 * 1024,
+        streamThreshold: 1024 * 1024,
+        maxChunk: 512 * 1024,
       });
       expect(result.pushed).toEqual([`${slow.host}/expiry/filter:1`]);
       const patch401 = slow.requests.filter((r) => r.method === 'PATCH' && r.status === 401);
@@ -338,8 +311,8 @@ describe('token expiry', () => {
       slow.addRule({ match: { method: 'PATCH' }, fault: { kind: 'delay', ms: 400 }, times: Infinity });
       await push(big, [`${slow.host}/expiry/renew:1`], {
         credentials: { username: tokenReg.username as string, password: tokenReg.password as string, env: { HOME: '/nonexistent' } },
-        chunkThreshold: 1024 * 1024,
-        chunkSize: 512 * 1024,
+        streamThreshold: 1024 * 1024,
+        maxChunk: 512 * 1024,
       });
       expect(slow.requests.filter((r) => r.method === 'PATCH' && r.status === 401)).toEqual([]);
       expect(tokenReg.tokenServer?.issuedTokens.length).toBeGreaterThanOrEqual(2);

@@ -39,6 +39,11 @@
 //                   refusal-profiles.ts): a canned answer it returns is sent, `undefined` forwards the request
 //                   with the body it read.
 //
+// Registry profiles (`setProfile`, see registry-profiles.ts): a registry's own upload behaviour layered over
+// the upstream. Requests no rule or random draw faulted go to the profile first: it may answer with a fault
+// of its own (refusing a PATCH, say), or let the request through and then edit the forwarded answer's
+// status and headers (ECR's 201 to a PATCH and its stale Range).
+//
 // Rules are tried in the order they were added; the first rule whose method (case-insensitive) and path
 // regex (tested against path + query) match, and whose `times` is not used up, faults the request.
 // Random faults (`setRandomFaults`): every request that no rule faulted draws one number from a seeded
@@ -95,6 +100,23 @@ export interface CannedAnswer {
   body?: string;
 }
 
+/** What a registry profile sees of a request. */
+export interface ProfileRequest {
+  method: string;
+  /** Path and query. */
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** A registry's own behaviour over the upstream's. */
+export interface RegistryProfile {
+  name: string;
+  /** A fault to answer with instead of forwarding, or undefined to forward. */
+  answer?(req: ProfileRequest): Fault | undefined;
+  /** Edits a forwarded answer: `headers` is the flat [name, value, ...] list (edit it in place); returns the status to send. */
+  rewrite?(req: ProfileRequest, status: number, headers: string[]): number;
+}
+
 export interface FaultRule {
   match: { method?: string; path?: RegExp };
   fault: Fault;
@@ -143,6 +165,8 @@ export interface FaultProxy {
   addRule(rule: FaultRule): void;
   clearRules(): void;
   setRandomFaults(opts: RandomFaults | null): void;
+  /** Simulate a registry's behaviour (null: plain forwarding). */
+  setProfile(profile: RegistryProfile | null): void;
   /** Every request seen, in arrival order. */
   requests: ProxyRequestRecord[];
   stop(): Promise<void>;
@@ -213,6 +237,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
   const rules: Array<{ rule: FaultRule; left: number }> = [];
   const requests: ProxyRequestRecord[] = [];
   let random: { rate: number; next: () => number; kinds: readonly Fault[] } | null = null;
+  let profile: RegistryProfile | null = null;
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const agent = new Agent({ keepAlive: true });
@@ -234,7 +259,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
     }
   };
 
-  const pick = (method: string, path: string): Fault | undefined => {
+  const pick = (method: string, path: string, request: IncomingMessage): Fault | undefined => {
     for (const entry of rules) {
       const { match } = entry.rule;
       if (entry.left <= 0) continue;
@@ -249,7 +274,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
     if (random && random.kinds.length > 0 && random.next() < random.rate) {
       return random.kinds[Math.floor(random.next() * random.kinds.length)];
     }
-    return undefined;
+    return profile?.answer?.({ method, path, headers: request.headers });
   };
 
   /** Reads and discards the request body, then calls `then` (unless the client went away). */
@@ -288,8 +313,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
     upReq.on('response', (r) => {
       upRes = r;
       r.on('error', () => {});
-      const status = r.statusCode ?? 502;
-      record.status = status;
+      let status = r.statusCode ?? 502;
       let out = endToEnd(r.rawHeaders);
       if (rewrite) {
         for (let i = 0; i < out.length; i += 2) {
@@ -301,6 +325,13 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
         out = out.filter((_, i) => ((i % 2 === 0 ? out[i] : out[i - 1]) as string).toLowerCase() !== name);
         out.push(fault.name, fault.value);
       }
+      let message = r.statusMessage;
+      if (profile?.rewrite) {
+        const edited = profile.rewrite({ method: req.method ?? '', path: req.url ?? '/', headers: req.headers }, status, out);
+        if (edited !== status) message = undefined;
+        status = edited;
+      }
+      record.status = status;
 
       if (fault?.kind === 'reset-response') {
         record.status = 'reset';
@@ -314,7 +345,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
           return;
         }
         const limit = fault.afterBytes ?? 64 * 1024;
-        res.writeHead(status, r.statusMessage, out);
+        res.writeHead(status, message, out);
         let done = false;
         r.on('data', (chunk: Buffer) => {
           if (done) return;
@@ -335,7 +366,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
         r.destroy();
         return;
       }
-      res.writeHead(status, r.statusMessage, out);
+      res.writeHead(status, message, out);
       r.on('close', () => {
         if (!r.complete) res.destroy(); // the upstream cut its answer short: so do we
       });
@@ -462,7 +493,7 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
     }
     let fault: Fault | undefined;
     try {
-      fault = pick(method, path);
+      fault = pick(method, path, req);
       if (fault) record.faulted = fault.kind;
       answer(req, res, record, fault);
     } catch (err) {
@@ -494,6 +525,9 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
     setRandomFaults: (o) => {
       if (o && !(o.rate >= 0 && o.rate <= 1)) throw new Error(`random fault rate must be within 0..1, not ${o.rate}`);
       random = o ? { rate: o.rate, next: seededRandom(o.seed), kinds: o.kinds ?? DEFAULT_RANDOM_FAULTS } : null;
+    },
+    setProfile: (p) => {
+      profile = p;
     },
     requests,
     stop: () => {
