@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { NetworkError, type HttpResponse } from '../src/registry/http.js';
-import { backoffMs, isRetryableError, isRetryableStatus, retryAfterMs, withRetries, type RetryPolicy } from '../src/registry/retry.js';
+import { RegistryError } from '../src/registry/errors.js';
+import {
+  backoffMs,
+  isRetryableError,
+  isRetryableStatus,
+  noRetries,
+  RetriesExhausted,
+  retryAfterMs,
+  withRetries,
+  type RetryPolicy,
+} from '../src/registry/retry.js';
 
 const res = (status: number, headers: Record<string, string> = {}): HttpResponse => ({
   status,
@@ -86,5 +96,60 @@ describe('retry policy', () => {
       ),
     ).rejects.toThrow('after 1 attempt: boom');
     expect(calls).toBe(1);
+  });
+});
+
+describe('the retry layer owns network errors', () => {
+  const url = new URL('http://r.example/');
+
+  it('turns a network error it will not retry into a registry error naming the operation, after one attempt', async () => {
+    let calls = 0;
+    const error = await withRetries(
+      'pushing x',
+      fast,
+      () => undefined,
+      async () => {
+        calls++;
+        throw new NetworkError('getaddrinfo ENOTFOUND', 'ENOTFOUND', url);
+      },
+    ).catch((err: unknown) => err);
+    expect(calls).toBe(1);
+    expect(error).toBeInstanceOf(RegistryError);
+    expect((error as Error).message).toBe('pushing x: cannot resolve the host r.example (ENOTFOUND); check the registry name');
+  });
+
+  it('retries network errors it may, then gives up with a registry error', async () => {
+    let calls = 0;
+    const error = await withRetries(
+      'pushing x',
+      fast,
+      () => undefined,
+      async () => {
+        calls++;
+        throw new NetworkError('socket hang up', 'ECONNRESET', url);
+      },
+    ).catch((err: unknown) => err);
+    expect(calls).toBe(4);
+    expect(error).toBeInstanceOf(RetriesExhausted);
+    expect(error).toBeInstanceOf(RegistryError);
+    expect((error as Error).message).toMatch(/^pushing x failed after 4 attempts: network error talking to r\.example: socket hang up/);
+  });
+
+  it('passes other errors through untouched, without retrying', async () => {
+    let calls = 0;
+    const original = new Error('a bug');
+    await expect(
+      withRetries(
+        'x',
+        fast,
+        () => undefined,
+        async () => (calls++, Promise.reject(original)),
+      ),
+    ).rejects.toBe(original);
+    expect(calls).toBe(1);
+  });
+
+  it('noRetries keeps the timings and allows one attempt', () => {
+    expect(noRetries(fast)).toEqual({ ...fast, retries: 0 });
   });
 });
