@@ -32,7 +32,7 @@ Push options:
   --insecure-registry HOST    host that may be reached over plain HTTP (repeatable;
                               localhost and 127.0.0.0/8 always may)
   --mount-from REPO           registry/repository to mount blobs from (repeatable)
-  --retries N                 retries of a failed request (default 4, 0 disables)
+  --retries N                 retries of a failed operation (default 4, 0 disables)
   --request-timeout SECONDS   idle timeout of one request; about twice this under 32 KiB/s (default 60)
   --verify true|false         read the tags back and check them (default true)
   -h, --help                  show this help
