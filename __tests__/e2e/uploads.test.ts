@@ -203,6 +203,23 @@ describe('streamed uploads', () => {
     ]);
   });
 
+  it('gives up with one clear error when a registry keeps accepting only part of each chunk', async () => {
+    // A registry that answers every PATCH with 202 and a Range 1 KiB past the chunk's start.
+    proxy.setProfile({
+      name: 'stingy',
+      answer: (req) => {
+        const start = /^(\d+)-/.exec(String(req.headers['content-range'] ?? ''))?.[1];
+        if (req.method !== 'PATCH' || start === undefined) return undefined;
+        return { kind: 'status', status: 202, headers: { Range: `0-${Number(start) + 1023}`, Location: req.path }, body: '' };
+      },
+    });
+    const ref = `${repo('stingy')}:1`;
+    const from = proxy.requests.length;
+    const { error } = await pushError(big, [ref], { ...fast(2), streamThreshold: MiB, maxChunk: 512 * 1024 });
+    expect(error.message).toMatch(/keeps accepting only part of each chunk of sha256:\S+ \(at byte 9216\); giving up/);
+    expect(seen(from, ref, 'PATCH')).toHaveLength(9);
+  });
+
   it('refuses an upload Location that is not http(s), naming the registry', async () => {
     proxy.addRule({
       match: { method: 'POST', path: /\/blobs\/uploads\/$/ },
