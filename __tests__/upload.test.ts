@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RegistryError } from '../src/registry/errors.js';
 import type { HttpResponse } from '../src/registry/http.js';
-import { acceptedOffset, nextOffset, requiresMonolithic, uploadLocation } from '../src/registry/upload.js';
+import { acceptedOffset, nextOffset, requiresMonolithic, resumeFloor, uploadLocation } from '../src/registry/upload.js';
 
 const res = (headers: Record<string, string>, url = 'https://r.example/v2/a/blobs/uploads/'): HttpResponse => ({
   status: 202,
@@ -36,6 +36,17 @@ describe('upload decisions', () => {
     expect(acceptedOffset(res({ range: '0-49' }), 100, 199)).toBe(200);
     expect(acceptedOffset(res({ range: '0-999' }), 100, 199)).toBe(200);
     expect(acceptedOffset(res({}), 100, 199)).toBe(200);
+  });
+
+  it('resumes only from a committed prefix ECR would accept as a non-final part', () => {
+    const url = new URL('https://r.example/u');
+    const MiB = 1024 * 1024;
+    // One streamed PATCH: a prefix under 5 MiB is uploaded again rather than kept.
+    expect(resumeFloor({ url, minChunk: 0 }, {}, 70 * MiB)).toBe(5 * MiB);
+    // The registry's own chunk bounds win: announced chunks under 5 MiB, or a larger minimum.
+    expect(resumeFloor({ url, minChunk: 0, maxChunk: MiB }, {}, 70 * MiB)).toBe(MiB);
+    expect(resumeFloor({ url, minChunk: 8 * MiB }, {}, 70 * MiB)).toBe(8 * MiB);
+    expect(resumeFloor({ url, minChunk: 0 }, { maxChunk: 512 * 1024 }, 70 * MiB)).toBe(512 * 1024);
   });
 
   it('follows relative and absolute http(s) upload Locations, keeping the query', () => {

@@ -171,13 +171,13 @@ async function putWhole(target: RepoTarget, session: Session, blob: Blob): Promi
 }
 
 /** The PATCH body length: the whole rest, unless the registry (or the caller) set a maximum. */
-function chunkLength(session: Session, settings: UploadSettings, size: number): number {
+function chunkLength(session: Session, settings: Pick<UploadSettings, 'maxChunk'>, size: number): number {
   const max = session.maxChunk ?? settings.maxChunk;
   return max ? Math.max(max, session.minChunk) : size;
 }
 
 /** The shortest committed prefix worth resuming from (see MIN_NONFINAL_PART). */
-function resumeFloor(session: Session, settings: UploadSettings, size: number): number {
+export function resumeFloor(session: Session, settings: Pick<UploadSettings, 'maxChunk'>, size: number): number {
   return Math.max(session.minChunk, Math.min(MIN_NONFINAL_PART, chunkLength(session, settings, size)));
 }
 
