@@ -137,7 +137,10 @@ export class RegistryClient {
       `authenticating to ${this.host}`,
       this.opts.retry,
       (m) => this.opts.log.warning(m),
-      async () => ({ done: await this.auth.authorization(scopes).then(() => undefined) }),
+      async () => {
+        await this.auth.authorization(scopes);
+        return { done: undefined };
+      },
       this.opts.signal,
     );
   }
