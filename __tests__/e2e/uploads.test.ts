@@ -255,7 +255,7 @@ describe('registry upload behaviours with a 70 MiB module', () => {
     expect([...ecr.parts.values()]).toEqual([[70 * MiB]]);
   });
 
-  it('ECR with 8 MiB chunks: a Range that stops advancing is replaced by our own count', async () => {
+  it('ECR with 8 MiB chunks: its stale Range replaced by our own count, a reset resumed where the registry says', async () => {
     const ecr = ecrProfile();
     proxy.setProfile(ecr);
     proxy.addRule({
@@ -263,13 +263,23 @@ describe('registry upload behaviours with a 70 MiB module', () => {
       fault: { kind: 'header', name: 'OCI-Chunk-Max-Length', value: String(8 * MiB) },
       times: Infinity,
     });
-    const ref = `${repo('ecrchunks')}:1`;
+    proxy.addRule({ match: { method: 'PATCH' }, fault: { kind: 'delay', ms: 0 }, times: 2 });
+    proxy.addRule({ match: { method: 'PATCH' }, fault: { kind: 'reset-request', afterBytes: MiB } });
+    const ref = `${repo('ecrresume')}:1`;
     const from = proxy.requests.length;
-    const { result } = await push(huge, [ref]);
+    const { result, log } = await push(huge, [ref]);
     expect(await tagDigest(ref)).toBe(result.digest);
     const ranges = seen(from, ref, 'PATCH').map((r) => r.headers['content-range']);
-    expect(ranges).toHaveLength(9);
+    expect(ranges.slice(0, 4)).toEqual([
+      `0-${8 * MiB - 1}`,
+      `${8 * MiB}-${16 * MiB - 1}`,
+      `${16 * MiB}-${24 * MiB - 1}`,
+      `${16 * MiB}-${24 * MiB - 1}`,
+    ]);
     expect(ranges.at(-1)).toBe(`${64 * MiB}-${70 * MiB - 1}`);
+    expect(seen(from, ref, 'PATCH').filter((r) => r.status === 201)).toHaveLength(9); // ECR's status, Range stuck at 0-8 MiB
+    expect(log.warnings.some((w) => w.includes(`resuming at byte ${16 * MiB} of ${70 * MiB}`))).toBe(true);
+    // Every part the registry stored is 8 MiB but the last: completion was accepted.
     expect([...ecr.parts.values()]).toEqual([[...Array(8).fill(8 * MiB), 6 * MiB]]);
   });
 
