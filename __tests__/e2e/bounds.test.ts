@@ -98,7 +98,7 @@ const CASES: Case[] = [
     name: 'a token endpoint that trickles',
     rules: () => [tokenChallenge(), always({ path: /^\/token/ }, trickle)],
     message: /127\.0\.0\.1:\d+ did not answer in time: made no real progress/,
-    attempts: { path: /^\/token/, count: 1 },
+    attempts: { path: /^\/token/, count: RETRIES + 1 },
   },
   {
     name: 'an endless token answer (over the 1 MiB cap)',

@@ -86,10 +86,10 @@ export type Fault =
   | { kind: 'header'; name: string; value: string }
   | { kind: 'redirect'; to: (path: string, req: RedirectRequest) => string; status?: 307 | 302 | 303 }
   | { kind: 'drip'; status?: number; headers?: Record<string, string>; chunk?: string; everyMs?: number; totalBytes?: number }
-  | { kind: 'respond'; answer: (req: ProfileRequest) => CannedAnswer | undefined };
+  | { kind: 'respond'; answer: (req: RespondRequest) => CannedAnswer | undefined };
 
-/** A request as a registry profile sees it: the whole body read. */
-export interface ProfileRequest extends RedirectRequest {
+/** A request as a `respond` fault sees it: the whole body read. */
+export interface RespondRequest extends RedirectRequest {
   body: Buffer;
 }
 
@@ -100,13 +100,8 @@ export interface CannedAnswer {
   body?: string;
 }
 
-/** What a registry profile sees of a request. */
-export interface ProfileRequest {
-  method: string;
-  /** Path and query. */
-  path: string;
-  headers: IncomingHttpHeaders;
-}
+/** What a registry profile sees of a request (path and query, as the client sent them). */
+export type ProfileRequest = RedirectRequest;
 
 /** A registry's own behaviour over the upstream's. */
 export interface RegistryProfile {

@@ -82,7 +82,7 @@ export class RegistryClient {
       },
       this.opts.signal,
     ).catch((err: unknown) => {
-      if (err instanceof RetriesExhausted && last) throw refusedThroughRetries(err.message, this.host, last);
+      if (err instanceof RetriesExhausted && last) throw exhaustedWithHint(err, this.host, last);
       throw err;
     });
     if (res.status === 401) {
@@ -207,8 +207,15 @@ export class RegistryClient {
       },
       this.opts.signal,
     ).catch((err: unknown) => {
-      if (err instanceof RetriesExhausted && last) throw refusedThroughRetries(err.message, this.host, last);
+      if (err instanceof RetriesExhausted && last) throw exhaustedWithHint(err, this.host, last);
       throw err;
     });
   }
+}
+
+/** The retry layer's error with the registry's words and hint for its last answer; still a RetriesExhausted, so
+ * an enclosing operation can tell that this step ran out of attempts. */
+function exhaustedWithHint(err: RetriesExhausted, host: string, last: HttpResponse): RetriesExhausted {
+  const refused = refusedThroughRetries(err.message, host, last);
+  return new RetriesExhausted(refused.message, refused.status, refused.codes);
 }
