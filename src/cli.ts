@@ -1,8 +1,10 @@
 // The command-line interface: the same options (flags named like the action's inputs) and the same core.
-import type { Host } from './host.js';
+import { printableHost, type Host } from './host.js';
 import { InputError } from './errors.js';
 import { parseOptions } from './inputs.js';
+import { printable } from './log-text.js';
 import { runJob } from './main.js';
+import { maskWrites, SecretMasker } from './secrets.js';
 
 const USAGE = `Usage: wasm-image <command> [options]
 
@@ -111,17 +113,20 @@ export function parseArgs(argv: string[]): { command: 'build' | 'push' | 'help';
   return { command, inputs };
 }
 
-const stderrHost: Host = {
+// Everything the CLI prints, on either stream, goes through this: it masks as the runner does for the action.
+const masker = new SecretMasker();
+
+const stderrHost: Host = printableHost({
   info: (m) => process.stderr.write(`${m}\n`),
   warning: (m) => process.stderr.write(`warning: ${m}\n`),
-  setSecret: () => undefined,
+  setSecret: (v) => masker.add(v),
   setOutput: () => undefined,
   writeSummary: async () => undefined,
   group: async (name, fn) => {
     process.stderr.write(`== ${name}\n`);
     return fn();
   },
-};
+});
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -130,11 +135,12 @@ async function readStdin(): Promise<string> {
 }
 
 export async function cli(argv: string[]): Promise<number> {
+  maskWrites(masker, [process.stdout, process.stderr]);
   let parsed;
   try {
     parsed = parseArgs(argv);
   } catch (err) {
-    process.stderr.write(`wasm-image: ${(err as Error).message}\n\n${USAGE}`);
+    process.stderr.write(`wasm-image: ${printable((err as Error).message)}\n\n${USAGE}`);
     return 2;
   }
   if (parsed.command === 'help') {
@@ -149,8 +155,12 @@ export async function cli(argv: string[]): Promise<number> {
   } else if (process.env.WASM_IMAGE_PASSWORD) {
     inputs.set('password', [process.env.WASM_IMAGE_PASSWORD]);
   }
+  for (const secret of inputs.get('password') ?? []) masker.add(secret);
   // ghcr.io works with a token from the environment, as the action uses github-token.
-  if (process.env.GITHUB_TOKEN) inputs.set('github-token', [process.env.GITHUB_TOKEN]);
+  if (process.env.GITHUB_TOKEN) {
+    inputs.set('github-token', [process.env.GITHUB_TOKEN]);
+    masker.add(process.env.GITHUB_TOKEN);
+  }
   try {
     const options = parseOptions((name) => (inputs.get(name) ?? []).join('\n'));
     const outputs: Record<string, string> = {};
@@ -165,7 +175,7 @@ export async function cli(argv: string[]): Promise<number> {
   } catch (err) {
     const message =
       err instanceof InputError ? err.message.replace(/^Input `([^`]+)`/, (_m, n: string) => `--${n}`) : (err as Error).message;
-    process.stderr.write(`wasm-image: error: ${message}\n`);
+    process.stderr.write(`wasm-image: error: ${printable(message)}\n`);
     return 1;
   }
 }

@@ -12,6 +12,7 @@ import type { Host } from './host.js';
 import type { ImageSpec } from './image/build.js';
 import { parseOptions, type Options } from './inputs.js';
 import { checkLayoutTarget, layoutRefNames, writeLayout } from './layout.js';
+import { printable } from './log-text.js';
 import { checkFits, packModule } from './pack.js';
 import { closeIdleConnections } from './registry/http.js';
 import type { Logger } from './registry/client.js';
@@ -219,7 +220,7 @@ export async function run(): Promise<void> {
         ? err.message
         : String(err);
     // What core.setFailed does, plus a title saying what kind of failure it is.
-    core.error(message, { title: failureTitle(err) });
+    core.error(printable(message), { title: failureTitle(err) });
     process.exitCode = 1;
   } finally {
     process.off('SIGINT', onSignal);
