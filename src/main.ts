@@ -136,7 +136,8 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
   // A failure here is reported where the connection is awaited (after packaging), not as an unhandled rejection.
   connection?.catch(() => undefined);
 
-  const workDir = await mkdtemp(join(tmpdir(), 'wasm-image-'));
+  // The runner empties RUNNER_TEMP after every job, even one whose process was killed.
+  const workDir = await mkdtemp(join(process.env.RUNNER_TEMP || tmpdir(), 'wasm-image-'));
   try {
     const packed = await host.group('Package', async () => {
       const started = Date.now();
@@ -178,12 +179,13 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
       verification: pushed?.verification,
       module: info,
     };
-    for (const [name, value] of Object.entries(buildOutputs(result))) host.setOutput(name, value);
-    if (!built) host.setOutput('cache-hit', 'false');
     if (options.summary) await host.writeSummary(summaryMarkdown(result));
+    // A failed run leaves no success outputs: only cache-hit, set as soon as the build step ran.
     if (result.verification && 'error' in result.verification) {
       throw new VerificationError(`the pushed image would not load: ${result.verification.error}`);
     }
+    for (const [name, value] of Object.entries(buildOutputs(result))) host.setOutput(name, value);
+    if (!built) host.setOutput('cache-hit', 'false');
     return result;
   } finally {
     closeIdleConnections();
