@@ -1,12 +1,13 @@
 // Matrix jobs pushing to one repository at once, and a job the runner cancels mid-push.
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION, cleanEnv, FIXTURE_MODULE, inputEnv, parseOutputFile, runAction } from '../helpers/action.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { packFixture, push } from '../helpers/push.js';
+import { packFixture, push, pushError } from '../helpers/push.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
 let reg: RegistryFixture;
@@ -108,5 +109,24 @@ describe('cancellation', () => {
     expect(stdout).toMatch(/::error title=[^:]*::cancelled \(SIGINT\/SIGTERM\)/);
     expect(await tagExists('cancel/filter', '1')).toBe(false);
     expect(parseOutputFile(readFileSync(output, 'utf8')).digest).toBeUndefined();
+  });
+
+  it('does not resume or retry an upload it was cancelled in', async () => {
+    // Chunked, so that a failed chunk would be resumed: the first PATCH stalls and the run is cancelled.
+    proxy.addRule({ match: { method: 'PATCH', path: /\/blobs\/uploads\// }, fault: { kind: 'stall', ms: 20_000 }, times: Infinity });
+    const cancel = new AbortController();
+    const packed = await packFixture('oci');
+    const failed = pushError(packed, [`${proxy.host}/cancel-upload/filter:1`], {
+      credentials: { username: reg.username as string, password: reg.password as string, env: { HOME: work } },
+      chunkThreshold: 16,
+      chunkSize: 64,
+      signal: cancel.signal,
+    });
+    for (let i = 0; i < 200 && !proxy.requests.some((r) => r.method === 'PATCH'); i++) await sleep(25);
+    cancel.abort();
+    const { error, log } = await failed;
+    proxy.clearRules();
+    expect(error.message).toMatch(/cancel/i);
+    expect(log.warnings).toEqual([]);
   });
 });

@@ -36,6 +36,8 @@ export interface HttpRequest {
   authorizedOrigin?: string;
   /** The most bytes of a body read into memory (default 4 MiB, as containers/image and oras-go allow). */
   maxBodyBytes?: number;
+  /** Throws to refuse a redirect before it is followed. */
+  checkRedirect?: (next: URL, from: URL) => void;
 }
 
 export interface HttpResponse {
@@ -73,6 +75,14 @@ export class NetworkError extends Error {
       return `${host} did not answer in time: ${this.message}; raise request-timeout if the network is this slow`;
     if (this.code === BODY_TOO_LARGE || this.code === TOO_MANY_REDIRECTS) return `${host} ${this.message}`;
     return `network error talking to ${host}: ${this.message} (${this.code})`;
+  }
+}
+
+/** The run was cancelled (SIGINT/SIGTERM). Not a network failure: nothing retries or resumes after it. */
+export class Cancelled extends Error {
+  override name = 'Cancelled';
+  constructor(readonly url: URL) {
+    super(`cancelled while talking to ${url.host}`);
   }
 }
 
@@ -127,7 +137,7 @@ function once(req: HttpRequest, deadline: ProgressDeadline): Promise<HttpRespons
     r.setTimeout(req.timeoutMs, () => stop(new NetworkError(`no data for ${req.timeoutMs} ms`, 'ETIMEDOUT', url)));
     r.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof NetworkError) return fail(err);
-      if (err.name === 'AbortError') return fail(new NetworkError('cancelled', 'ABORT_ERR', url));
+      if (err.name === 'AbortError') return fail(new Cancelled(url));
       fail(new NetworkError(err.message, err.code ?? 'ERR_NETWORK', url));
     });
     r.on('response', (res) => {
@@ -288,6 +298,7 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
       );
     }
     const next = new URL(location, current.url);
+    req.checkRedirect?.(next, current.url);
     const headers = { ...current.headers };
     if (next.origin !== (req.authorizedOrigin ?? req.url.origin)) delete headers.Authorization;
     let { method, body } = current;
