@@ -74,6 +74,25 @@ export interface AuthContext {
   signal?: AbortSignal;
   mask: (secret: string) => void;
   now?: () => number;
+  /** True once the registry is known to be reached over plain HTTP (loopback or insecure-registries). */
+  plainHttp?: () => boolean;
+}
+
+/**
+ * The token realm receives the credentials, as with docker; never in clear text: an `http:` realm, or a
+ * redirect to one, is refused unless the registry itself is plain HTTP (so nothing is lost by it).
+ */
+export function checkTokenUrl(url: URL, registryHost: string, plainHttp: boolean, redirectedFrom?: URL): void {
+  if (url.protocol !== 'http:' || plainHttp) return;
+  const where = `${url.origin}${url.pathname}`;
+  const how = redirectedFrom
+    ? `redirects the token request from ${redirectedFrom.origin} to plain-HTTP ${where}`
+    : `names a plain-HTTP token realm ${where}`;
+  throw new RegistryError(
+    `${registryHost} ${how}, which would send the credentials and token unencrypted although the registry uses HTTPS; ` +
+      "the registry's token service must use HTTPS (fix its auth realm)",
+    401,
+  );
 }
 
 /** Scope strings for a push to `repository`, with pull on any mount sources. */
@@ -180,11 +199,19 @@ export class Authenticator {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw new RegistryError(`${this.ctx.host} sent a token realm that is not HTTP(S): ${realm}`, 401);
     }
+    const plainHttp = this.ctx.plainHttp?.() ?? false;
+    checkTokenUrl(url, this.ctx.host, plainHttp);
     const creds = this.ctx.credentials;
     const headers: Record<string, string> = { Accept: 'application/json' };
     let res: HttpResponse;
     // A token answer is small JSON; 1 MiB is far more than any real one (oras-go caps it the same way).
-    const common = { timeoutMs: this.ctx.timeoutMs, signal: this.ctx.signal, authorizedOrigin: url.origin, maxBodyBytes: 1024 * 1024 };
+    const common = {
+      timeoutMs: this.ctx.timeoutMs,
+      signal: this.ctx.signal,
+      authorizedOrigin: url.origin,
+      maxBodyBytes: 1024 * 1024,
+      checkRedirect: (next: URL, from: URL) => checkTokenUrl(next, this.ctx.host, plainHttp, from),
+    };
     if (creds.kind === 'identity-token') {
       // An identity token is an OAuth2 refresh token: exchanged with a form POST, as docker does.
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.token, client_id: 'wasm-image-action' });

@@ -53,6 +53,7 @@ export class RegistryClient {
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
       mask: opts.mask,
+      plainHttp: () => this.base?.protocol === 'http:',
     };
     this.auth = new Authenticator(ctx);
   }
