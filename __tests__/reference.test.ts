@@ -249,3 +249,24 @@ describe('distribution/reference test vectors', () => {
     }
   });
 });
+
+describe('a reference with user info', () => {
+  it.each([
+    ['user:s3cret-pw@ghcr.io/acme/filter:1', '"***@ghcr.io/acme/filter:1"'],
+    ['https://user:s3cret-pw@ghcr.io/acme/filter:1', '"https://***@ghcr.io/acme/filter:1"'],
+    ['oauth2:s3cret-pw@localhost:5000/f', '"***@localhost:5000/f"'],
+    ['user:s3cr/et@pw@ghcr.io/acme/filter', '"***@ghcr.io/acme/filter"'],
+    ['user:s3cret pw@ghcr.io/acme/filter', '"***@ghcr.io/acme/filter"'],
+    [`user:s3cret-pw@ghcr.io/acme/filter@sha256:${'a'.repeat(64)}`, `"***@ghcr.io/acme/filter@sha256:${'a'.repeat(64)}"`],
+  ])('%j is refused without repeating the secret', (input, shown) => {
+    let message = '';
+    try {
+      parseReference(input);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain(`${shown} has credentials in it`);
+    expect(message).toMatch(/username and password inputs/);
+    expect(message).not.toMatch(/s3cr|user:/);
+  });
+});

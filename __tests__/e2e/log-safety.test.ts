@@ -71,6 +71,22 @@ describe('the log', () => {
   });
 });
 
+describe('a reference with credentials in it', () => {
+  it.each(['tags', 'mount-from'])('in %s is refused without printing them, before any request', async (input) => {
+    const secret = 'ref-secret-pw';
+    const inputs: Record<string, string> = { wasm: FIXTURE_MODULE, tags: `${proxy.host}/userinfo/filter:1` };
+    inputs[input] = `https://me:${secret}@${proxy.host}/userinfo/${input === 'tags' ? 'filter:1' : 'base'}`;
+    const seen = proxy.requests.length;
+    const run = await runAction(inputs, { env: homeEnv() });
+    expect(run.code).toBe(1);
+    expect(errorLines(run)[0]).toMatch(
+      new RegExp(`Input \`${input}\`: "https://\\*\\*\\*@127\\.0\\.0\\.1:\\d+/userinfo/.*" has credentials in it`),
+    );
+    expectNoSecrets([run.stdout, run.stderr, run.summary], [secret]);
+    expect(proxy.requests.length).toBe(seen);
+  });
+});
+
 describe('the CLI', () => {
   it('masks the password, the tokens and their base64 forms in everything it prints', async () => {
     // A registry that repeats the credentials back in its error message, as a badly written one might.

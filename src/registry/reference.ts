@@ -64,9 +64,28 @@ function checkRepository(ref: string, registry: string, repository: string, tag:
   );
 }
 
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const DIGEST_SUFFIX = /@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}$/;
+
+/**
+ * Refuses `user:password@host/...` (with or without a scheme), showing the user info as `***`. Any '@'
+ * that does not start a trailing digest, and is not inside a leading `[IPv6%zone]`, is taken as user info.
+ */
+function refuseUserInfo(ref: string): void {
+  const digest = DIGEST_SUFFIX.exec(ref)?.[0] ?? '';
+  const name = ref.slice(0, ref.length - digest.length);
+  const at = name.lastIndexOf('@');
+  if (at === -1 || at < (/^\[[^\]]*\]/.exec(name)?.[0].length ?? 0)) return;
+  const redacted = `${SCHEME.exec(name)?.[0] ?? ''}***${name.slice(at)}${digest}`;
+  throw new ReferenceError(
+    `"${redacted}" has credentials in it (user info before '@'); remove them and give the username and password inputs (or log in first)`,
+  );
+}
+
 /** Refusals that come before the grammar: what the action cannot push, or what is not a reference at all. */
 function checkShape(ref: string): void {
   if (ref === '') throw new ReferenceError('empty image reference');
+  refuseUserInfo(ref); // before any message that quotes the reference: it may hold a password
   if (/\s/.test(ref)) throw new ReferenceError(`"${ref}" contains white space`);
   // Before the '@' check: a zone id may hold one, and "names a digest" would mislead.
   const zoned = /^\[[^\]/]*%[^\]/]*\]/.exec(ref);
