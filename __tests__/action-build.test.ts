@@ -109,13 +109,32 @@ describe('push: false with an OCI layout', () => {
     expect(JSON.parse(run.outputs.tags!)).toEqual(['localhost:5000/acme/filter:RC1', 'docker.io/library/filter:1']);
   });
 
-  it('replaces an existing layout', async () => {
+  it('adds to an existing layout: the other tags stay, the same tag moves, no file is deleted', async () => {
     const layout = join(dir, 'compat-layout');
+    const before = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    const blobs = readdirSync(join(layout, 'blobs', 'sha256'));
+    // No tags: the image goes in as `latest`, replacing the compat image's `latest` and keeping `1.2.0`.
     const run = await runAction({ wasm: FIXTURE_MODULE, variant: 'oci', push: 'false', 'oci-layout': layout });
     expect(run.code).toBe(0);
     const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-    expect(index.manifests).toHaveLength(1);
-    expect(index.manifests[0].digest).toBe(run.outputs.digest);
+    expect(
+      index.manifests.map((m: { digest: string; annotations: Record<string, string> }) => [
+        m.annotations['org.opencontainers.image.ref.name'],
+        m.digest,
+      ]),
+    ).toEqual([
+      ['1.2.0', before.manifests[0].digest],
+      ['latest', run.outputs.digest],
+    ]);
+    expect(readdirSync(join(layout, 'blobs', 'sha256'))).toEqual(expect.arrayContaining(blobs));
+    for (const [tag, digest] of [
+      ['1.2.0', before.manifests[0].digest],
+      ['latest', run.outputs.digest],
+    ]) {
+      const raw = execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:${tag}`]);
+      expect(`sha256:${execFileSync('sha256sum', { input: raw }).toString().split(' ')[0]}`).toBe(digest);
+    }
+    expect(run.stdout).toMatch(/OCI layout written to .*compat-layout \(latest\)/);
   });
 });
 

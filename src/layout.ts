@@ -1,5 +1,9 @@
-// Writes an OCI image layout atomically: everything goes to a temp sibling directory, renamed into place last.
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+// Writes an image into an OCI image layout: a new one, or an existing one that it adds to, as skopeo and
+// oras do. Blobs go in first, each written to a temporary file and renamed into place; index.json is
+// replaced last, in one rename, so a reader sees the old index or the new one, never an entry whose blobs
+// are missing. Nothing this did not write is ever deleted.
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from './errors.js';
 import { digestHex } from './image/digest.js';
@@ -13,60 +17,134 @@ export function layoutRefNames(tags: string[]): string[] {
   return names.length > 0 ? names : ['latest'];
 }
 
-async function existingKind(dir: string): Promise<'none' | 'file' | 'replaceable' | 'foreign'> {
+/** index.json as read: the fields this writer does not touch are kept as they were. */
+interface LayoutIndex {
+  manifests: Descriptor[];
+  [field: string]: unknown;
+}
+
+type Target = { kind: 'none' | 'file' | 'foreign' } | { kind: 'layout'; index: LayoutIndex | undefined };
+
+async function readJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as unknown;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return null;
+  }
+}
+
+function layoutError(dir: string, problem: string): InputError {
+  return new InputError('oci-layout', `${dir} ${problem}; give a new or empty directory, or an OCI image layout to add the image to`);
+}
+
+/** What is at `dir`; for a layout, its index (undefined when it has none yet). Refuses a damaged layout. */
+async function inspectTarget(dir: string): Promise<Target> {
   let info;
   try {
     info = await stat(dir);
   } catch {
-    return 'none';
+    return { kind: 'none' };
   }
-  if (!info.isDirectory()) return 'file';
+  if (!info.isDirectory()) return { kind: 'file' };
   const entries = await readdir(dir);
-  return entries.length === 0 || entries.includes('oci-layout') ? 'replaceable' : 'foreign';
+  if (entries.length === 0) return { kind: 'layout', index: undefined };
+  if (!entries.includes('oci-layout')) return { kind: 'foreign' };
+  const marker = (await readJson(join(dir, 'oci-layout'))) as { imageLayoutVersion?: unknown } | null | undefined;
+  if (typeof marker?.imageLayoutVersion !== 'string' || !marker.imageLayoutVersion.startsWith('1.')) {
+    throw layoutError(dir, 'has an oci-layout file that does not say imageLayoutVersion 1.x');
+  }
+  const index = (await readJson(join(dir, 'index.json'))) as LayoutIndex | null | undefined;
+  if (index === null || (index !== undefined && (typeof index !== 'object' || !Array.isArray(index.manifests)))) {
+    throw layoutError(dir, 'has an index.json that is not an OCI image index (JSON with a manifests list)');
+  }
+  return { kind: 'layout', index };
 }
 
 /** Checks the target before any work, so a bad `oci-layout` fails before anything is built. */
 export async function checkLayoutTarget(dir: string): Promise<void> {
-  const kind = await existingKind(dir);
+  const { kind } = await inspectTarget(dir);
   if (kind === 'file') throw new InputError('oci-layout', `${dir} is a file; give a directory path (it is created if missing)`);
-  if (kind === 'foreign') {
-    throw new InputError(
-      'oci-layout',
-      `${dir} exists and is not an OCI image layout; give a new or empty directory (an existing layout is replaced)`,
-    );
+  if (kind === 'foreign') throw layoutError(dir, 'exists and is not an OCI image layout');
+}
+
+/** Writes a file under a temporary name beside it, then renames it into place. */
+async function writeAtomically(file: string, content: Uint8Array | { copyOf: string }): Promise<void> {
+  const temp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    if (content instanceof Uint8Array) await writeFile(temp, content);
+    else await copyFile(content.copyOf, temp);
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
   }
+}
+
+async function hasSize(file: string, size: number): Promise<boolean> {
+  try {
+    const info = await stat(file);
+    return info.isFile() && info.size === size;
+  } catch {
+    return false;
+  }
+}
+
+/** Puts every blob of the image in `blobs/sha256/`, skipping those already there; returns the files it added. */
+async function addBlobs(blobDir: string, image: Image): Promise<string[]> {
+  const added: string[] = [];
+  const blobs = [
+    ...imageBlobs(image).map((b) => ({
+      descriptor: b.descriptor,
+      content: b.source.kind === 'file' ? { copyOf: b.source.path } : b.source.bytes,
+    })),
+    { descriptor: image.manifestDescriptor, content: image.manifestBytes },
+  ];
+  for (const { descriptor, content } of blobs) {
+    const file = join(blobDir, digestHex(descriptor.digest));
+    // Content-addressed: a file of the right size under this name already holds these bytes.
+    if (await hasSize(file, descriptor.size)) continue;
+    await writeAtomically(file, content);
+    added.push(file);
+  }
+  return added;
+}
+
+/** The index with this image's entries: others are kept, entries with one of `refNames` are replaced. */
+function updatedIndex(index: LayoutIndex | undefined, image: Image, refNames: string[]): LayoutIndex {
+  const base: LayoutIndex = index ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  const kept = base.manifests.filter((m) => !refNames.includes(m.annotations?.[Annotation.refName] ?? ''));
+  const ours = refNames.map((name) => ({ ...image.manifestDescriptor, annotations: { [Annotation.refName]: name } }));
+  return { ...base, manifests: [...kept, ...ours] };
 }
 
 export async function writeLayout(dir: string, image: Image, refNames: string[]): Promise<void> {
   await checkLayoutTarget(dir);
   const target = resolve(dir);
-  await mkdir(dirname(target), { recursive: true });
-  const temp = await mkdtemp(join(dirname(target), `.${basename(target)}.tmp-`));
+  const existing = await inspectTarget(target);
+  const created = existing.kind === 'none';
+  const blobDir = join(target, 'blobs', 'sha256');
+  await mkdir(blobDir, { recursive: true });
+  const added: string[] = [];
   try {
-    // mkdtemp makes the directory private; a layout is meant to be read by other tools and users.
-    await chmod(temp, 0o755);
-    const blobDir = join(temp, 'blobs', 'sha256');
-    await mkdir(blobDir, { recursive: true });
-    await writeFile(join(temp, 'oci-layout'), jsonBytes({ imageLayoutVersion: '1.0.0' }));
-    for (const blob of imageBlobs(image)) {
-      const file = join(blobDir, digestHex(blob.descriptor.digest));
-      if (blob.source.kind === 'file') await copyFile(blob.source.path, file);
-      else await writeFile(file, blob.source.bytes);
+    const marker = join(target, 'oci-layout');
+    // A new or empty directory gets its marker file; an existing layout keeps its own.
+    if (
+      !(await stat(marker).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      await writeAtomically(marker, jsonBytes({ imageLayoutVersion: '1.0.0' }));
+      added.push(marker);
     }
-    await writeFile(join(blobDir, digestHex(image.manifestDescriptor.digest)), image.manifestBytes);
-    const manifests: Descriptor[] = refNames.map((name) => ({
-      ...image.manifestDescriptor,
-      annotations: { [Annotation.refName]: name },
-    }));
-    await writeFile(join(temp, 'index.json'), jsonBytes({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
-
-    // Swap: move any old layout aside, move the new one in, then delete the old one.
-    const old = (await existingKind(target)) === 'none' ? undefined : `${temp}.old`;
-    if (old) await rename(target, old);
-    await rename(temp, target);
-    if (old) await rm(old, { recursive: true, force: true });
+    added.push(...(await addBlobs(blobDir, image)));
+    const index = existing.kind === 'layout' ? existing.index : undefined;
+    await writeAtomically(join(target, 'index.json'), jsonBytes(updatedIndex(index, image, refNames)));
   } catch (err) {
-    await rm(temp, { recursive: true, force: true });
+    // Undo only what this run wrote.
+    if (created) await rm(target, { recursive: true, force: true });
+    else await Promise.all(added.map((f) => rm(f, { force: true })));
     throw err;
   }
 }
