@@ -57,9 +57,8 @@ describe('writeLayout into an existing layout', () => {
     expect(files(layout).filter((f) => !before.includes(f) && !f.startsWith('blobs/'))).toEqual([]);
     expect(readdirSync(layout).filter((n) => n.includes('.tmp'))).toEqual([]);
     // The fields skopeo wrote in index.json are kept as they were.
-    const { manifests: _m, ...rest } = readIndex(layout);
-    const { manifests: _s, ...skopeoRest } = skopeoIndex;
-    expect(rest).toEqual(skopeoRest);
+    const withoutManifests = (index: Record<string, unknown>) => ({ ...index, manifests: undefined });
+    expect(withoutManifests(readIndex(layout))).toEqual(withoutManifests(skopeoIndex));
 
     expect(skopeoDigest(`oci:${layout}:from-skopeo`)).toBe(skopeoIndex.manifests[0].digest);
     expect(skopeoDigest(`oci:${layout}:1.0`)).toBe(oursDigest);
