@@ -74,6 +74,12 @@ class BufferedLog implements Logger {
   }
 }
 
+/** RUNNER_TEMP when set: the runner empties it after every job, even one whose process was killed. */
+function tempRoot(): string {
+  return process.env.RUNNER_TEMP || tmpdir();
+}
+
+/** Thrown before any output is written: a failed run leaves only cache-hit, set once the build step ran. */
 export class VerificationError extends Error {
   override name = 'VerificationError';
 }
@@ -136,8 +142,7 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
   // A failure here is reported where the connection is awaited (after packaging), not as an unhandled rejection.
   connection?.catch(() => undefined);
 
-  // The runner empties RUNNER_TEMP after every job, even one whose process was killed.
-  const workDir = await mkdtemp(join(process.env.RUNNER_TEMP || tmpdir(), 'wasm-image-'));
+  const workDir = await mkdtemp(join(tempRoot(), 'wasm-image-'));
   try {
     const packed = await host.group('Package', async () => {
       const started = Date.now();
@@ -180,7 +185,6 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
       module: info,
     };
     if (options.summary) await host.writeSummary(summaryMarkdown(result));
-    // A failed run leaves no success outputs: only cache-hit, set as soon as the build step ran.
     if (result.verification && 'error' in result.verification) {
       throw new VerificationError(`the pushed image would not load: ${result.verification.error}`);
     }
