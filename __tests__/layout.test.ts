@@ -91,6 +91,22 @@ describe('writeLayout into an existing layout', () => {
     expect(skopeoDigest(`oci:${layout}:x`)).toBe(oci.image.manifestDescriptor.digest);
   });
 
+  it('leaves an existing layout as it was, and no new one, when writing fails', async () => {
+    // A layer whose file has gone: the blobs before it are written, then the copy fails.
+    const [layer] = compat.image.layers as [PackedImage['image']['layers'][0]];
+    const gone = { ...compat.image, layers: [{ ...layer, source: { kind: 'file' as const, path: join(dir, 'no-such-file') } }] };
+    const layout = join(dir, 'kept');
+    await writeLayout(layout, oci.image, ['1.0']);
+    const before = files(layout);
+    const index = readFileSync(join(layout, 'index.json'), 'utf8');
+    await expect(writeLayout(layout, gone, ['2.0'])).rejects.toThrow(/no-such-file/);
+    expect(files(layout)).toEqual(before);
+    expect(readFileSync(join(layout, 'index.json'), 'utf8')).toBe(index);
+    const fresh = join(dir, 'never-made');
+    await expect(writeLayout(fresh, gone, ['2.0'])).rejects.toThrow(/no-such-file/);
+    expect(readdirSync(dir)).not.toContain('never-made');
+  });
+
   it.each([
     ['a foreign directory', { 'README.md': 'mine' }, /exists and is not an OCI image layout/],
     ['a layout of another version', { 'oci-layout': '{"imageLayoutVersion":"2.0.0"}' }, /imageLayoutVersion 1\.x/],

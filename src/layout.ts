@@ -61,11 +61,17 @@ async function inspectTarget(dir: string): Promise<Target> {
   return { kind: 'layout', index };
 }
 
+/** What is at `dir`, refusing a file or a directory that is not a layout. */
+async function usableTarget(dir: string): Promise<Target> {
+  const target = await inspectTarget(dir);
+  if (target.kind === 'file') throw new InputError('oci-layout', `${dir} is a file; give a directory path (it is created if missing)`);
+  if (target.kind === 'foreign') throw layoutError(dir, 'exists and is not an OCI image layout');
+  return target;
+}
+
 /** Checks the target before any work, so a bad `oci-layout` fails before anything is built. */
 export async function checkLayoutTarget(dir: string): Promise<void> {
-  const { kind } = await inspectTarget(dir);
-  if (kind === 'file') throw new InputError('oci-layout', `${dir} is a file; give a directory path (it is created if missing)`);
-  if (kind === 'foreign') throw layoutError(dir, 'exists and is not an OCI image layout');
+  await usableTarget(dir);
 }
 
 /** Writes a file under a temporary name beside it, then renames it into place. */
@@ -84,15 +90,14 @@ async function writeAtomically(file: string, content: Uint8Array | { copyOf: str
 async function hasSize(file: string, size: number): Promise<boolean> {
   try {
     const info = await stat(file);
-    return info.isFile() && info.size === size;
+    return info.isFile() && (size < 0 || info.size === size);
   } catch {
     return false;
   }
 }
 
-/** Puts every blob of the image in `blobs/sha256/`, skipping those already there; returns the files it added. */
-async function addBlobs(blobDir: string, image: Image): Promise<string[]> {
-  const added: string[] = [];
+/** Puts every blob of the image in `blobs/sha256/`, skipping those already there; records each file it adds. */
+async function addBlobs(blobDir: string, image: Image, added: string[]): Promise<void> {
   const blobs = [
     ...imageBlobs(image).map((b) => ({
       descriptor: b.descriptor,
@@ -107,7 +112,6 @@ async function addBlobs(blobDir: string, image: Image): Promise<string[]> {
     await writeAtomically(file, content);
     added.push(file);
   }
-  return added;
 }
 
 /** The index with this image's entries: others are kept, entries with one of `refNames` are replaced. */
@@ -119,31 +123,23 @@ function updatedIndex(index: LayoutIndex | undefined, image: Image, refNames: st
 }
 
 export async function writeLayout(dir: string, image: Image, refNames: string[]): Promise<void> {
-  await checkLayoutTarget(dir);
+  const existing = await usableTarget(dir);
   const target = resolve(dir);
-  const existing = await inspectTarget(target);
-  const created = existing.kind === 'none';
-  const blobDir = join(target, 'blobs', 'sha256');
-  await mkdir(blobDir, { recursive: true });
   const added: string[] = [];
   try {
+    await mkdir(join(target, 'blobs', 'sha256'), { recursive: true });
     const marker = join(target, 'oci-layout');
     // A new or empty directory gets its marker file; an existing layout keeps its own.
-    if (
-      !(await stat(marker).then(
-        () => true,
-        () => false,
-      ))
-    ) {
+    if (!(await hasSize(marker, -1))) {
       await writeAtomically(marker, jsonBytes({ imageLayoutVersion: '1.0.0' }));
       added.push(marker);
     }
-    added.push(...(await addBlobs(blobDir, image)));
+    await addBlobs(join(target, 'blobs', 'sha256'), image, added);
     const index = existing.kind === 'layout' ? existing.index : undefined;
     await writeAtomically(join(target, 'index.json'), jsonBytes(updatedIndex(index, image, refNames)));
   } catch (err) {
     // Undo only what this run wrote.
-    if (created) await rm(target, { recursive: true, force: true });
+    if (existing.kind === 'none') await rm(target, { recursive: true, force: true });
     else await Promise.all(added.map((f) => rm(f, { force: true })));
     throw err;
   }
