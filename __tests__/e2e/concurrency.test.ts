@@ -112,14 +112,13 @@ describe('cancellation', () => {
   });
 
   it('does not resume or retry an upload it was cancelled in', async () => {
-    // Chunked, so that a failed chunk would be resumed: the first PATCH stalls and the run is cancelled.
+    // Streamed (PATCH), so that a failed upload would be resumed: the PATCH stalls and the run is cancelled.
     proxy.addRule({ match: { method: 'PATCH', path: /\/blobs\/uploads\// }, fault: { kind: 'stall', ms: 20_000 }, times: Infinity });
     const cancel = new AbortController();
     const packed = await packFixture('oci');
     const failed = pushError(packed, [`${proxy.host}/cancel-upload/filter:1`], {
       credentials: { username: reg.username as string, password: reg.password as string, env: { HOME: work } },
-      chunkThreshold: 16,
-      chunkSize: 64,
+      streamThreshold: 16,
       signal: cancel.signal,
     });
     for (let i = 0; i < 200 && !proxy.requests.some((r) => r.method === 'PATCH'); i++) await sleep(25);
