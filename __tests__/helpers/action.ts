@@ -1,7 +1,7 @@
 // Runs the bundled action the way the GitHub runner does: `node dist/index.js` with INPUT_* variables,
 // GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and reads back what it wrote.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -44,6 +44,21 @@ export interface RunOptions {
   /** Command to run instead of the action bundle (e.g. the CLI): argv after `node`. */
   argv?: string[];
   umask?: number;
+  /** A command that runs node (e.g. `unshare --mount ...`): argv before node's path. */
+  prefix?: string[];
+}
+
+const PROXY_VARIABLES = ['http_proxy', 'https_proxy', 'no_proxy', 'all_proxy'];
+let isolatedHome: string | undefined;
+/** An empty HOME for child processes, so nothing reads the developer's ~/.docker; removed at exit. */
+function emptyHome(): string {
+  if (!isolatedHome) {
+    const home = mkdtempSync(join(tmpdir(), 'test-home-'));
+    mkdirSync(join(home, '.docker'));
+    process.once('exit', () => rmSync(home, { recursive: true, force: true }));
+    isolatedHome = home;
+  }
+  return isolatedHome;
 }
 
 /** A process environment without anything from the outer runner that would change the action's behaviour. */
@@ -52,9 +67,12 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('INPUT_') || k.startsWith('GITHUB_') || k.startsWith('RUNNER_') || k === 'SOURCE_DATE_EPOCH') continue;
     if (k === 'DOCKER_CONFIG' || k === 'ACTIONS_RUNTIME_TOKEN' || k === 'ACTIONS_CACHE_URL') continue;
+    if (PROXY_VARIABLES.includes(k.toLowerCase())) continue;
     env[k] = v;
   }
-  return { ...env, ...extra };
+  // HOME and DOCKER_CONFIG always point somewhere the test owns: an empty home unless the test gives one.
+  const home = extra.HOME ?? emptyHome();
+  return { ...env, HOME: home, DOCKER_CONFIG: join(home, '.docker'), ...extra };
 }
 
 export function inputEnv(inputs: Record<string, string>): NodeJS.ProcessEnv {
@@ -66,7 +84,8 @@ export function inputEnv(inputs: Record<string, string>): NodeJS.ProcessEnv {
 
 export function runNode(args: string[], options: RunOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, {
+    const [cmd, ...argv] = [...(options.prefix ?? []), process.execPath, ...args];
+    const child = spawn(cmd as string, argv, {
       cwd: options.cwd ?? ROOT,
       env: options.env ?? cleanEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],

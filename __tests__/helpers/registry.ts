@@ -30,6 +30,8 @@ export interface StartRegistryOptions {
   tokenGrant?: (account: string | undefined, scope: TokenScope) => string[];
   username?: string;
   password?: string;
+  /** Extra DNS names in the TLS certificate (for a registry reached by another name, e.g. through a proxy). */
+  tlsHostNames?: string[];
   /** How long to wait for `GET /v2/` to answer (default 15 s). */
   startTimeoutMs?: number;
 }
@@ -69,7 +71,8 @@ const DISTRIBUTION_TOKEN_LEEWAY_SECONDS = 60;
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
-function track(child: ChildProcess): void {
+/** Kills `child` when this process exits (tests that start other daemons use it too). */
+export function track(child: ChildProcess): void {
   live.add(child);
   child.once('exit', () => live.delete(child));
   if (!exitHookInstalled) {
@@ -111,7 +114,7 @@ function ping(url: string, caPem?: string): Promise<number> {
   });
 }
 
-async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   // No pid: the spawn itself failed (ENOENT), there is nothing to stop.
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -202,7 +205,8 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
     let certDir: string | undefined;
     let caPem: string | undefined;
     if (opts.tls) {
-      const cert = makeCert(dir, 'tls', '/CN=127.0.0.1', 'IP:127.0.0.1,DNS:localhost');
+      const names = ['IP:127.0.0.1', 'DNS:localhost', ...(opts.tlsHostNames ?? []).map((n) => `DNS:${n}`)];
+      const cert = makeCert(dir, 'tls', '/CN=127.0.0.1', names.join(','));
       tls = { certificate: cert.certFile, key: cert.keyFile };
       caFile = cert.certFile;
       caPem = cert.certPem;

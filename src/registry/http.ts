@@ -5,6 +5,8 @@ import { open } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ProgressDeadline, watchDeadline } from './deadline.js';
+import { RegistryError } from './errors.js';
+import { closeProxyAgents, proxyRoute, type ProxyRoute } from './proxy.js';
 
 /** A request body that can be produced again for a retry or a redirect. */
 export type RequestBody =
@@ -58,12 +60,25 @@ export class NetworkError extends Error {
     message: string,
     readonly code: string,
     readonly url: URL,
+    /** The proxy the request went through, when it did. */
+    readonly proxy?: string,
   ) {
     super(message);
   }
 
-  /** What happened, in words that say what to check, naming the host. */
+  /** What happened, in words that say what to check, naming the host (and the proxy it went through). */
   describe(): string {
+    if (!this.proxy) return this.describeDirect();
+    // Through a proxy, a refused connection or an unknown host is the proxy's own: the proxy resolves
+    // and connects to the registry, and answers 502 when it cannot.
+    if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(this.code) || this.message.startsWith('the proxy ')) {
+      const what = this.message.startsWith('the proxy ') ? this.message : `cannot reach the proxy ${this.proxy} (${this.code})`;
+      return `${what} for ${this.url.host}; check HTTPS_PROXY / HTTP_PROXY, or list the host in NO_PROXY`;
+    }
+    return `${this.describeDirect()} (through the proxy ${this.proxy})`;
+  }
+
+  private describeDirect(): string {
     const host = this.url.host;
     if (this.code === 'ENOTFOUND' || this.code === 'EAI_AGAIN')
       return `cannot resolve the host ${this.url.hostname} (${this.code}); check the registry name`;
@@ -98,6 +113,34 @@ const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
 export function closeIdleConnections(): void {
   httpAgent.destroy();
   httpsAgent.destroy();
+  closeProxyAgents();
+}
+
+/**
+ * What a proxy's refusal means: a CONNECT (`tunnel`) answered with anything but 200, or a 407 to a
+ * forwarded request. 502-504 are the proxy failing to reach the registry (retried); the rest say what to fix.
+ */
+function proxyRefusal(route: ProxyRoute, url: URL, status: number, tunnel: boolean): Error {
+  const what = `the proxy ${route.proxy} (from ${route.variable}) answered HTTP ${status} for ${url.host}`;
+  // Some proxies (tinyproxy) answer a CONNECT with bad credentials 401 instead of 407.
+  if (status === 407 || (tunnel && status === 401)) {
+    const fix = route.authenticated
+      ? `it refused the user and password in ${route.variable}; check them (percent-encode special characters)`
+      : `it requires authentication; put the user and password in ${route.variable} (http://user:password@proxy:port)`;
+    return new RegistryError(`${what}: ${fix}`, status);
+  }
+  if (status >= 502 && status <= 504) return new NetworkError(`${what}: it could not reach the registry`, 'ECONNRESET', url, route.proxy);
+  return new RegistryError(
+    `${what}: it refused the connection; ask its administrator to allow ${url.host}, or list the host in NO_PROXY`,
+    status,
+  );
+}
+
+/** A refused CONNECT is the proxy's word, not the registry's: fail the request with what it means. */
+function watchTunnel(r: ClientRequest, route: ProxyRoute, url: URL): void {
+  r.on('proxyConnect', (connect: { statusCode?: number }) => {
+    if (connect.statusCode !== undefined && connect.statusCode !== 200) r.destroy(proxyRefusal(route, url, connect.statusCode, true));
+  });
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -116,6 +159,7 @@ function once(req: HttpRequest, deadline: ProgressDeadline): Promise<HttpRespons
     const headers: Record<string, string> = { 'User-Agent': 'wasm-image-action', ...req.headers };
     if (req.body || ['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = String(bodyLength(req.body));
     const send = isHttps ? httpsRequest : httpRequest;
+    const route = proxyRoute(url, req.timeoutMs);
     let settled = false;
     // Why this side stopped the request (timeout, deadline, cap): reported instead of the reset it causes.
     let reason: NetworkError | undefined;
@@ -127,19 +171,20 @@ function once(req: HttpRequest, deadline: ProgressDeadline): Promise<HttpRespons
       outcome();
     };
     const fail = (err: Error) => finish(() => reject(reason ?? err));
-    const r = send(url, { method: req.method, headers, agent: isHttps ? httpsAgent : httpAgent, signal: req.signal });
+    const r = send(url, { method: req.method, headers, agent: route?.agent ?? (isHttps ? httpsAgent : httpAgent), signal: req.signal });
     const stop = (why: NetworkError) => {
       reason ??= why;
       r.destroy(why);
     };
-    const unwatch = watchDeadline(deadline, () => stop(new NetworkError(deadline.describe(), 'ETIMEDOUT', url)));
+    const unwatch = watchDeadline(deadline, () => stop(new NetworkError(deadline.describe(), 'ETIMEDOUT', url, route?.proxy)));
     r.on('socket', (socket) => deadline.track(socket));
-    r.setTimeout(req.timeoutMs, () => stop(new NetworkError(`no data for ${req.timeoutMs} ms`, 'ETIMEDOUT', url)));
+    r.setTimeout(req.timeoutMs, () => stop(new NetworkError(`no data for ${req.timeoutMs} ms`, 'ETIMEDOUT', url, route?.proxy)));
     r.on('error', (err: NodeJS.ErrnoException) => {
-      if (err instanceof NetworkError) return fail(err);
+      if (err instanceof NetworkError || err instanceof RegistryError) return fail(err);
       if (err.name === 'AbortError') return fail(new Cancelled(url));
-      fail(new NetworkError(err.message, err.code ?? 'ERR_NETWORK', url));
+      fail(new NetworkError(err.message, err.code ?? 'ERR_NETWORK', url, route?.proxy));
     });
+    if (route) watchTunnel(r, route, url);
     r.on('response', (res) => {
       const status = res.statusCode ?? 0;
       const done = (body: Buffer) => finish(() => resolve({ status, headers: res.headers, url, body }));
@@ -287,6 +332,9 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   const maxRedirects = req.maxRedirects ?? 5;
   for (let hop = 0; ; hop++) {
     const res = await once(current, deadline);
+    // A forwarding proxy's 407 (no registry answers it): the proxy wants credentials.
+    const route = res.status === 407 ? proxyRoute(current.url, current.timeoutMs) : undefined;
+    if (route) throw proxyRefusal(route, current.url, 407, false);
     const location = getHeader(res, 'location');
     if (!REDIRECTS.has(res.status) || !location || maxRedirects === 0) return res;
     if (hop >= maxRedirects) {

@@ -6,6 +6,7 @@ import { RegistryClient, type Logger } from './client.js';
 import { resolveCredentials, secretsOf, type CredentialInputs, type Credentials } from './credentials.js';
 import { describeAnswer, parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, type HttpResponse } from './http.js';
+import { proxySecrets } from './proxy.js';
 import { formatDigestReference, formatReference, type ImageReference } from './reference.js';
 import { DEFAULT_RETRY_POLICY, isRetryableStatus, noRetries, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
 import { ensureBlob, type UploadOutcome, type UploadSettings } from './upload.js';
@@ -100,6 +101,7 @@ export async function connect(refs: ImageReference[], opts: PushOptions): Promis
   const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const registries: Registry[] = [];
+  for (const secret of proxySecrets()) opts.mask(secret);
   for (const [host, group] of groupByRegistry(refs)) {
     const name = (group[0] as ImageReference).registry;
     const credentials = await resolveCredentials(name, { ...opts.credentials, env: opts.credentials.env ?? process.env });
