@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeSource, resolveCredentials, secretsOf } from '../src/registry/credentials.js';
+import { credentialLookup, describeSource, resolveCredentials, secretsOf } from '../src/registry/credentials.js';
 
 let dir: string;
 let helperBin: string;
@@ -23,6 +23,7 @@ read server
 case "$server" in
   helper.example.com) echo '{"ServerURL":"helper.example.com","Username":"helper-user","Secret":"helper-secret"}' ;;
   https://index.docker.io/v1/) echo '{"ServerURL":"hub","Username":"<token>","Secret":"hub-identity-token"}' ;;
+  broken.example.com) echo 'partial-secret-output' ; exit 4 ;;
   *) echo "credentials not found in native keychain" ; exit 1 ;;
 esac
 `,
@@ -96,16 +97,45 @@ describe('resolveCredentials', () => {
     expect(await resolveCredentials('docker.io', { env: env(d) })).toMatchObject({ kind: 'identity-token', token: 'hub-identity-token' });
   });
 
-  it('names a helper that is not installed', async () => {
+  it('names a helper that is not installed, and the registry', async () => {
     const d = configDir('e', { credsStore: 'not-installed' });
-    await expect(resolveCredentials('quay.io', { env: env(d) })).rejects.toThrow(/docker-credential-not-installed is not on PATH/);
+    await expect(resolveCredentials('quay.io', { env: env(d) })).rejects.toThrow(
+      /credential helper "not-installed" for quay\.io, but docker-credential-not-installed is not on PATH/,
+    );
   });
 
-  it('reports a failing helper without its output', async () => {
-    const d = configDir('d', { credHelpers: { 'nothing.example.com': 'testhelper' } });
-    const err = await resolveCredentials('nothing.example.com', { env: env(d) }).catch((e: Error) => e);
-    expect(String(err)).toMatch(/docker-credential-testhelper get exited with code 1/);
-    expect(String(err)).not.toContain('keychain');
+  it('takes "credentials not found" (exit 1) as no entry and moves on to the next source', async () => {
+    const d = configDir('d', { credHelpers: { 'nothing.example.com': 'testhelper', 'ghcr.io': 'testhelper' } });
+    expect(await resolveCredentials('nothing.example.com', { env: env(d) })).toEqual({ kind: 'anonymous', source: 'anonymous' });
+    expect(await resolveCredentials('ghcr.io', { githubToken: 'ghs_x', env: env(d) })).toMatchObject({ source: 'github-token' });
+  });
+
+  it('reports any other helper failure with the helper and the registry, without its output', async () => {
+    const d = configDir('f', { credsStore: 'testhelper' });
+    const err = await resolveCredentials('broken.example.com', { env: env(d) }).catch((e: Error) => e);
+    expect(String(err)).toMatch(
+      /credential helper docker-credential-testhelper failed for broken\.example\.com \(get exited with code 4\)/,
+    );
+    expect(String(err)).not.toContain('partial-secret-output');
+  });
+
+  it('gives the username/password inputs to their registry only', async () => {
+    const d = configDir('g', { auths: { 'quay.io': { username: 'bob', password: 'pw' } } });
+    const inputs = { username: 'u', password: 'p', registry: 'ghcr.io', githubToken: 'ghs_x', env: env(d) };
+    expect(await resolveCredentials('ghcr.io', inputs)).toMatchObject({ username: 'u', source: 'inputs' });
+    expect(await resolveCredentials('GHCR.IO', inputs)).toMatchObject({ username: 'u', source: 'inputs' });
+    expect(await resolveCredentials('quay.io', inputs)).toMatchObject({ username: 'bob', source: 'docker-config' });
+    expect(await resolveCredentials('docker.io', inputs)).toEqual({ kind: 'anonymous', source: 'anonymous' });
+  });
+
+  it('looks credentials up once, only when first asked, and reports what it found', async () => {
+    const d = configDir('h', { credsStore: 'not-installed', credHelpers: { 'helper.example.com': 'testhelper' } });
+    const found: string[] = [];
+    const lookup = credentialLookup('helper.example.com', { env: env(d) }, (c) => found.push(c.source));
+    expect(found).toEqual([]);
+    const [a, b] = await Promise.all([lookup(), lookup()]);
+    expect(a).toBe(b);
+    expect(found).toEqual(['credential-helper']);
   });
 
   it('falls back to github-token for ghcr.io only, then anonymous', async () => {

@@ -100,3 +100,40 @@ describe('platform', () => {
     expect(platformOf({ variant: 'wasm' })).toEqual({ os: 'linux', architecture: 'amd64' });
   });
 });
+
+describe('input registry', () => {
+  const creds = { wasm: 'f.wasm', username: 'u', password: 'p' };
+  const registryOf = (inputs: Record<string, string>) => parseOptions(get({ ...creds, ...inputs }), {}).registry;
+
+  it('defaults to the one registry all tags share', () => {
+    expect(registryOf({ tags: 'ghcr.io/a/b:1, ghcr.io/c/d:2' })).toBe('ghcr.io');
+    expect(registryOf({ tags: 'acme/filter:1' })).toBe('docker.io');
+  });
+
+  it('is normalised as a reference names it: no scheme or path, lower case, Docker Hub aliases as docker.io', () => {
+    const tags = 'ghcr.io/a/b:1\nacme/b:1\nregistry.example.com:5000/b:1';
+    expect(registryOf({ tags, registry: 'GHCR.io' })).toBe('ghcr.io');
+    expect(registryOf({ tags, registry: 'https://index.docker.io/v1/' })).toBe('docker.io');
+    expect(registryOf({ tags, registry: 'registry-1.docker.io' })).toBe('docker.io');
+    expect(registryOf({ tags, registry: 'registry.example.com:5000' })).toBe('registry.example.com:5000');
+  });
+
+  it('is empty without username/password', () => {
+    expect(parseOptions(get({ wasm: 'f', tags: 'ghcr.io/a/b:1\nquay.io/a/b:1' }), {}).registry).toBe('');
+  });
+
+  it.each([
+    [
+      { tags: 'ghcr.io/a/b:1\nquay.io/a/b:1' },
+      /^Input `registry`: is required when username and password are set and the tags name several registries \(ghcr\.io, quay\.io\): set registry .* docker\/login-action/,
+    ],
+    [{ tags: 'ghcr.io/a/b:1', registry: 'quay.io' }, /^Input `registry`: quay\.io is not the registry of any tag \(ghcr\.io\)/],
+    [{ tags: 'ghcr.io/a/b:1', registry: 'not a host' }, /^Input `registry`: "not a host" is not a registry host/],
+    [
+      { tags: 'ghcr.io/a/b:1', registry: 'ghcr.io', username: '', password: '' },
+      /^Input `registry`: names the registry username and password are for: set username and password too/,
+    ],
+  ])('refuses %o', (inputs, message) => {
+    expect(() => parseOptions(get({ ...creds, ...inputs }), {})).toThrow(message);
+  });
+});

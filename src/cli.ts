@@ -29,6 +29,8 @@ Options (the action's inputs; list options may be repeated):
 
 Push options:
   --username USER             registry user name (else docker config, else anonymous)
+  --registry HOST             the registry --username is for (required when the tags
+                              name several registries; others use the docker config)
   --password-stdin            read the password or token from standard input
                               (or set WASM_IMAGE_PASSWORD; there is no --password flag)
   --insecure-registry HOST    host that may be reached over plain HTTP (repeatable;
@@ -67,6 +69,7 @@ const KNOWN = new Set([
   'compression-level',
   'istio-version',
   'username',
+  'registry',
   'insecure-registries',
   'mount-from',
   'retries',

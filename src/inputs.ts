@@ -26,6 +26,8 @@ export interface Options {
   summary: boolean;
   username: string;
   password: string;
+  /** The registry (as tags name it: `docker.io`, `ghcr.io`, `host:port`) username/password are for; '' when none are given. */
+  registry: string;
   githubToken: string;
   insecureRegistries: string[];
   /** Retries after a failed request (0 disables). */
@@ -160,6 +162,58 @@ function parsePlatformInput(value: string, variant: Variant): Platform {
   return platform;
 }
 
+const DOCKER_HUB_ALIASES = ['index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
+
+/** The `registry` input as a reference names it: scheme and path dropped (`https://index.docker.io/v1/` is docker.io). */
+function parseRegistry(value: string): string {
+  if (value === '') return '';
+  const host = value
+    .replace(/^https?:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
+  if (!/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/.test(host)) {
+    throw new InputError(
+      'registry',
+      `"${value}" is not a registry host; write it as the tags do (ghcr.io, docker.io, registry.example.com:5000)`,
+    );
+  }
+  return DOCKER_HUB_ALIASES.includes(host) ? 'docker.io' : host;
+}
+
+/**
+ * Which registry username/password are for: the `registry` input, or the tags' one registry. Credentials
+ * never go to a registry they were not given for (a Docker Hub password must not reach ghcr.io).
+ */
+function credentialRegistry(given: string, username: string, tags: ImageReference[], push: boolean): string {
+  if (!username) {
+    if (given)
+      throw new InputError(
+        'registry',
+        'names the registry username and password are for: set username and password too, or remove registry',
+      );
+    return '';
+  }
+  const registries = [...new Set(tags.map((t) => t.registry.toLowerCase()))];
+  if (!push || registries.length === 0) return given;
+  if (given) {
+    if (!registries.includes(given)) {
+      throw new InputError(
+        'registry',
+        `${given} is not the registry of any tag (${registries.join(', ')}); set it to the registry username and password are for`,
+      );
+    }
+    return given;
+  }
+  if (registries.length > 1) {
+    throw new InputError(
+      'registry',
+      `is required when username and password are set and the tags name several registries (${registries.join(', ')}): ` +
+        'set registry to the one they are for, or log in to each registry with docker/login-action and leave username and password empty',
+    );
+  }
+  return registries[0] as string;
+}
+
 function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
   const raw = env.SOURCE_DATE_EPOCH?.trim();
   if (raw === undefined || raw === '') return undefined;
@@ -213,6 +267,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   const password = read('password');
   if (password && !username) throw new InputError('username', 'is required when password is given');
   if (username && !password) throw new InputError('password', 'is required when username is given (pass it from a secret)');
+  const registry = credentialRegistry(parseRegistry(read('registry')), username, tags, push);
   const command = read('build-command');
   const cachePaths = parseList(read('cache-paths'));
   if (!command && cachePaths.length > 0) {
@@ -265,6 +320,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     summary: parseBoolean('summary', read('summary')),
     username,
     password,
+    registry,
     githubToken: read('github-token'),
     insecureRegistries: parseHosts('insecure-registries', read('insecure-registries')),
     retries: parseInteger('retries', read('retries'), 0, 20, 'a retry count'),

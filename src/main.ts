@@ -124,6 +124,7 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
         credentials: {
           username: options.username,
           password: options.password,
+          registry: options.registry || undefined,
           githubToken: options.githubToken,
           githubActor: process.env.GITHUB_ACTOR,
         },

@@ -69,7 +69,8 @@ interface CachedToken {
 
 export interface AuthContext {
   host: string;
-  credentials: Credentials;
+  /** Looks the registry's credentials up; called only when a challenge needs them, once. */
+  credentials: () => Promise<Credentials>;
   timeoutMs: number;
   signal?: AbortSignal;
   mask: (secret: string) => void;
@@ -104,8 +105,15 @@ export function pushScopes(repository: string, mountFrom: string[] = []): string
 export class Authenticator {
   private challenge: Challenge | undefined;
   private readonly tokens = new Map<string, CachedToken>();
+  /** The credentials once looked up (undefined before the first challenge). */
+  private resolved: Credentials | undefined;
 
   constructor(private readonly ctx: AuthContext) {}
+
+  private async credentials(): Promise<Credentials> {
+    this.resolved ??= await this.ctx.credentials();
+    return this.resolved;
+  }
 
   setChallenge(challenge: Challenge | undefined): void {
     this.challenge = challenge;
@@ -131,8 +139,8 @@ export class Authenticator {
   async authorization(scopes: string[]): Promise<string | undefined> {
     const c = this.challenge;
     if (!c) return undefined;
-    const creds = this.ctx.credentials;
     if (c.scheme === 'basic') {
+      const creds = await this.credentials();
       if (creds.kind !== 'basic') throw this.missingCredentials('Basic');
       return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     }
@@ -150,16 +158,16 @@ export class Authenticator {
 
   missingCredentials(scheme: string): RegistryError {
     return new RegistryError(
-      `${this.ctx.host} requires ${scheme} authentication and no credentials were found: set the username and password inputs, ` +
-        'log in first with docker/login-action, or for ghcr.io pass github-token',
+      `${this.ctx.host} requires ${scheme} authentication and no credentials were found: set the username and password inputs ` +
+        '(and registry, when the tags name several registries), log in first with docker/login-action, or for ghcr.io pass github-token',
       401,
       ['UNAUTHORIZED'],
     );
   }
 
   failed(detail: string): RegistryError {
-    const creds = this.ctx.credentials;
-    if (creds.kind === 'anonymous') return this.missingCredentials(this.challenge?.scheme === 'basic' ? 'Basic' : 'token');
+    const creds = this.resolved;
+    if (!creds || creds.kind === 'anonymous') return this.missingCredentials(this.challenge?.scheme === 'basic' ? 'Basic' : 'token');
     return new RegistryError(
       `authentication to ${this.ctx.host} failed with credentials from ${describeSource(creds)}: ${detail}; check the user name and password or token`,
       401,
@@ -201,7 +209,7 @@ export class Authenticator {
     }
     const plainHttp = this.ctx.plainHttp?.() ?? false;
     checkTokenUrl(url, this.ctx.host, plainHttp);
-    const creds = this.ctx.credentials;
+    const creds = await this.credentials();
     const headers: Record<string, string> = { Accept: 'application/json' };
     let res: HttpResponse;
     // A token answer is small JSON; 1 MiB is far more than any real one (oras-go caps it the same way).

@@ -16,7 +16,8 @@ export interface Logger {
 export interface ClientOptions {
   /** host[:port] to connect to. */
   host: string;
-  credentials: Credentials;
+  /** Looks the registry's credentials up, on its first challenge. */
+  credentials: () => Promise<Credentials>;
   /** Hosts that may be reached over plain HTTP (loopback always may). */
   insecureRegistries: string[];
   retry: RetryPolicy;

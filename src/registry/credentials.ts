@@ -1,5 +1,7 @@
-// Where a registry's credentials come from, in order: inputs, docker config (auths, then credential
-// helpers), GITHUB_TOKEN for ghcr.io, anonymous. Values are never logged: only their source is named.
+// Where a registry's credentials come from, in order: inputs (for the one registry they are bound to),
+// docker config (auths, then credential helpers), GITHUB_TOKEN for ghcr.io, anonymous. Looked up only when
+// a registry challenges (see `credentialLookup`); a helper with no entry means "try the next source", as
+// in docker and oras-go. Values are never logged: only their source is named.
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -16,11 +18,13 @@ export type Credentials =
 export interface CredentialInputs {
   username?: string;
   password?: string;
+  /** The registry (as in a reference: `docker.io`, `ghcr.io`, `host:port`) username/password are for; any when unset. */
+  registry?: string;
   githubToken?: string;
   githubActor?: string;
   env: NodeJS.ProcessEnv;
   /** Runs a docker credential helper; replaceable for tests. */
-  runHelper?: (helper: string, serverUrl: string) => Promise<string>;
+  runHelper?: (helper: string, serverUrl: string) => Promise<string | undefined>;
 }
 
 interface DockerConfig {
@@ -75,7 +79,11 @@ async function readDockerConfig(env: NodeJS.ProcessEnv): Promise<{ config: Docke
   }
 }
 
-async function defaultRunHelper(helper: string, serverUrl: string): Promise<string> {
+/** What docker-credential-helpers print (and exit 1 with) when the store holds nothing for a server. */
+const NOT_FOUND = /credentials not found/i;
+
+/** Runs `docker-credential-<helper> get`; undefined when the helper has no entry for the server. */
+async function defaultRunHelper(helper: string, serverUrl: string): Promise<string | undefined> {
   let result;
   try {
     result = await getExecOutput(`docker-credential-${helper}`, ['get'], {
@@ -85,12 +93,15 @@ async function defaultRunHelper(helper: string, serverUrl: string): Promise<stri
     });
   } catch {
     throw new Error(
-      `the docker config names the credential helper "${helper}", but docker-credential-${helper} is not on PATH; install it or remove it from the docker config`,
+      `the docker config names the credential helper "${helper}" for ${serverUrl}, but docker-credential-${helper} is not on PATH; install it or remove it from the docker config`,
     );
   }
+  if (result.exitCode === 1 && NOT_FOUND.test(`${result.stdout}\n${result.stderr}`)) return undefined;
   if (result.exitCode !== 0) {
     // The helper's stdout may hold a secret even on failure; report only that it failed.
-    throw new Error(`docker-credential-${helper} get exited with code ${result.exitCode} for ${serverUrl}`);
+    throw new Error(
+      `the credential helper docker-credential-${helper} failed for ${serverUrl} (get exited with code ${result.exitCode}); fix the helper or remove it from the docker config`,
+    );
   }
   return result.stdout;
 }
@@ -101,6 +112,7 @@ function helperServerUrl(registry: string): string {
 
 async function fromHelper(helper: string, registry: string, inputs: CredentialInputs): Promise<Credentials | undefined> {
   const out = await (inputs.runHelper ?? defaultRunHelper)(helper, helperServerUrl(registry));
+  if (out === undefined) return undefined;
   let parsed: { Username?: string; Secret?: string };
   try {
     parsed = JSON.parse(out) as { Username?: string; Secret?: string };
@@ -128,7 +140,8 @@ async function fromHelper(helper: string, registry: string, inputs: CredentialIn
 }
 
 export async function resolveCredentials(registry: string, inputs: CredentialInputs): Promise<Credentials> {
-  if (inputs.username || inputs.password) {
+  const bound = inputs.registry === undefined || inputs.registry.toLowerCase() === registry.toLowerCase();
+  if (bound && (inputs.username || inputs.password)) {
     if (!inputs.username || !inputs.password) {
       throw new Error(
         `Input \`${inputs.username ? 'password' : 'username'}\`: is required when \`${inputs.username ? 'username' : 'password'}\` is given`,
@@ -183,4 +196,17 @@ export function secretsOf(c: Credentials): string[] {
   if (c.kind === 'basic') return [c.password, Buffer.from(`${c.username}:${c.password}`).toString('base64')];
   if (c.kind === 'identity-token') return [c.token];
   return [];
+}
+
+/**
+ * A lookup of `registry`'s credentials that runs once, when first called (a registry's first challenge),
+ * and hands the result to `found` (to mask and log it). A registry that never challenges never runs it.
+ */
+export function credentialLookup(registry: string, inputs: CredentialInputs, found: (c: Credentials) => void): () => Promise<Credentials> {
+  let pending: Promise<Credentials> | undefined;
+  return () =>
+    (pending ??= resolveCredentials(registry, inputs).then((c) => {
+      found(c);
+      return c;
+    }));
 }

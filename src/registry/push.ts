@@ -3,7 +3,7 @@
 import { imageBlobs, type Blob, type Digest, type Image } from '../image/types.js';
 import { pushScopes } from './auth.js';
 import { RegistryClient, type Logger } from './client.js';
-import { resolveCredentials, secretsOf, type CredentialInputs, type Credentials } from './credentials.js';
+import { credentialLookup, secretsOf, type CredentialInputs } from './credentials.js';
 import { describeAnswer, parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, type HttpResponse } from './http.js';
 import { proxySecrets } from './proxy.js';
@@ -75,7 +75,6 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
 export interface Registry {
   host: string;
   client: RegistryClient;
-  credentials: Credentials;
   /** Repositories in the order their tags were given. */
   repositories: string[];
 }
@@ -94,8 +93,8 @@ function repositoryPlan(registry: Registry, mountFrom: ImageReference[] | undefi
 }
 
 /**
- * Resolves credentials, pings every registry of `refs` and fetches the tokens the push will use. Makes no
- * change anywhere, so it can run while the image is still being packaged.
+ * Pings every registry of `refs` and fetches the tokens the push will use, looking credentials up where a
+ * registry challenges. Makes no change anywhere, so it can run while the image is still being packaged.
  */
 export async function connect(refs: ImageReference[], opts: PushOptions): Promise<Registry[]> {
   const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
@@ -104,8 +103,10 @@ export async function connect(refs: ImageReference[], opts: PushOptions): Promis
   for (const secret of proxySecrets()) opts.mask(secret);
   for (const [host, group] of groupByRegistry(refs)) {
     const name = (group[0] as ImageReference).registry;
-    const credentials = await resolveCredentials(name, { ...opts.credentials, env: opts.credentials.env ?? process.env });
-    for (const secret of secretsOf(credentials)) opts.mask(secret);
+    const credentials = credentialLookup(name, { ...opts.credentials, env: opts.credentials.env ?? process.env }, (found) => {
+      for (const secret of secretsOf(found)) opts.mask(secret);
+      opts.log.info(`${name}: ${found.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${found.source}`}`);
+    });
     const client = new RegistryClient({
       host,
       credentials,
@@ -117,8 +118,7 @@ export async function connect(refs: ImageReference[], opts: PushOptions): Promis
       mask: opts.mask,
     });
     await client.ping();
-    opts.log.info(`${name}: ${credentials.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${credentials.source}`}`);
-    const registry: Registry = { host, client, credentials, repositories: [...new Set(group.map((r) => r.repository))] };
+    const registry: Registry = { host, client, repositories: [...new Set(group.map((r) => r.repository))] };
     await Promise.all(repositoryPlan(registry, opts.mountFrom).map((p) => client.authorize(pushScopes(p.repository, p.mountFrom))));
     registries.push(registry);
   }
