@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLines, FIXTURE_MODULE, runAction, type ActionRun } from '../helpers/action.js';
 import { expectImage, expectNoSecrets } from '../helpers/consumer.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
-import { startTinyproxy, type Tinyproxy } from '../helpers/tinyproxy.js';
+import { privateMountNamespace, startTinyproxy, type Tinyproxy } from '../helpers/tinyproxy.js';
 
 const MODULE = readFileSync(FIXTURE_MODULE);
 const NAME = 'registry.proxytest';
@@ -119,7 +119,7 @@ describe('through tinyproxy', () => {
     // The action itself resolves `registry.direct` in its own namespace; the proxy cannot resolve it.
     const hosts = join(work, 'hosts');
     writeFileSync(hosts, '127.0.0.1 localhost\n127.0.0.1 registry.direct\n');
-    // Loaded by node inside `unshare --mount` (a shell there would drop the INPUT_* names that hold '-').
+    // Loaded by node inside its own mount namespace (a shell there would drop the INPUT_* names with '-').
     const preload = join(work, 'mount-hosts.mjs');
     writeFileSync(
       preload,
@@ -131,7 +131,7 @@ describe('through tinyproxy', () => {
       { wasm: FIXTURE_MODULE, tags: `${host}/direct/filter:1`, 'insecure-registries': host, ...creds(plain) },
       {
         env: viaProxy(proxy.url, { no_proxy: 'example.com, .direct', NODE_OPTIONS: `--import=${preload}` }),
-        prefix: ['unshare', '--mount', '--'],
+        prefix: privateMountNamespace(),
       },
     );
     expectPushed(run);

@@ -57,10 +57,18 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * `unshare` arguments for a private mount namespace (where /etc/hosts can be bind-mounted): root has the
+ * right itself; another user (CI's runner) gets it inside a user namespace of its own.
+ */
+export function privateMountNamespace(): string[] {
+  return process.getuid?.() === 0 ? ['unshare', '--mount', '--'] : ['unshare', '--user', '--map-root-user', '--mount', '--'];
+}
+
 function spawnTinyproxy(dir: string): ChildProcess {
   // unshare execs sh, which execs tinyproxy: one PID throughout, stopped by it.
   const script = 'mount --bind "$1" /etc/hosts && exec tinyproxy -d -c "$2"';
-  const argv = ['unshare', '--mount', '--', 'sh', '-c', script, 'sh', join(dir, 'hosts'), join(dir, 'tinyproxy.conf')];
+  const argv = [...privateMountNamespace(), 'sh', '-c', script, 'sh', join(dir, 'hosts'), join(dir, 'tinyproxy.conf')];
   const [cmd, ...args] = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
   const child = spawn(cmd as string, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.on('error', () => {});
