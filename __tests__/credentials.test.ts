@@ -126,6 +126,8 @@ describe('resolveCredentials', () => {
     expect(await resolveCredentials('GHCR.IO', inputs)).toMatchObject({ username: 'u', source: 'inputs' });
     expect(await resolveCredentials('quay.io', inputs)).toMatchObject({ username: 'bob', source: 'docker-config' });
     expect(await resolveCredentials('docker.io', inputs)).toEqual({ kind: 'anonymous', source: 'anonymous' });
+    // ghcr.io keeps its github-token fallback when the inputs are for another registry.
+    expect(await resolveCredentials('ghcr.io', { ...inputs, registry: 'docker.io' })).toMatchObject({ source: 'github-token' });
   });
 
   it('looks credentials up once, only when first asked, and reports what it found', async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLines, FIXTURE_MODULE, runAction, type ActionRun } from '../helpers/action.js';
 import { expectImage, expectNoSecrets } from '../helpers/consumer.js';
-import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+import { freePort, startRegistry, type RegistryFixture } from '../helpers/registry.js';
 import { privateMountNamespace, startTinyproxy, type Tinyproxy } from '../helpers/tinyproxy.js';
 
 const MODULE = readFileSync(FIXTURE_MODULE);
@@ -113,6 +113,18 @@ describe('through tinyproxy', () => {
     expect(error).toMatch(new RegExp(`the proxy http://127\\.0\\.0\\.1:${authProxy.port} \\(from HTTPS_PROXY\\) answered HTTP 40[17]`));
     expect(error).toContain('it refused the user and password in HTTPS_PROXY; check them');
     expectNoSecrets([run.stdout, run.stderr], [PROXY_PASSWORD, tls.password as string]);
+  });
+
+  it('names the proxy when it cannot be reached', async () => {
+    const closed = await freePort();
+    const run = await runAction(
+      { wasm: FIXTURE_MODULE, tags: `${NAME}:${port(tls)}/closed/filter:1`, ...creds(tls), retries: '0' },
+      { env: viaProxy(`http://127.0.0.1:${closed}`) },
+    );
+    expect(run.code).not.toBe(0);
+    expect(errorLines(run).join('\n')).toContain(
+      `cannot reach the proxy http://127.0.0.1:${closed} (ECONNREFUSED) for ${NAME}:${port(tls)}; check HTTPS_PROXY / HTTP_PROXY`,
+    );
   });
 
   it('goes direct for NO_PROXY entries (here a .domain), never asking the proxy', async () => {
