@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, FIXTURE_MODULE, ROOT, runAction } from '../helpers/action.js';
+import { CLI, cleanEnv, errorLines, FIXTURE_MODULE, ROOT, runAction, runNode } from '../helpers/action.js';
 import { expectImage, expectNoSecrets } from '../helpers/consumer.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
@@ -200,6 +200,18 @@ describe('input registry: username/password belong to one registry', () => {
     const run = await runAction({ wasm: FIXTURE_MODULE, tags: pushTo(basicB, 'one/filter', ['1', '2']), ...inputsFor(basicB) }, { env });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain(`${basicB.host}: credentials from inputs`);
+  });
+
+  it('the CLI takes --registry, and without it refuses tags in several registries', async () => {
+    const { env } = dockerConfig({ config: { auths: { [basicB.host]: { auth: b64(`${basicB.username}:${basicB.password}`) } } } });
+    const args = [CLI, 'push', '--wasm', FIXTURE_MODULE, '--tag', `${basicA.host}/cli/filter:1`, '--tag', `${basicB.host}/cli/filter:1`];
+    const cliEnv = cleanEnv({ ...env, WASM_IMAGE_PASSWORD: basicA.password as string });
+    const refused = await runNode([...args, '--username', basicA.username as string], { env: cliEnv });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('wasm-image: error: --registry: is required when username and password are set');
+    const run = await runNode([...args, '--username', basicA.username as string, '--registry', basicA.host], { env: cliEnv });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).tags).toEqual([`${basicA.host}/cli/filter:1`, `${basicB.host}/cli/filter:1`]);
   });
 
   it('refuses tags in several registries without `registry` before any request', async () => {
