@@ -1,5 +1,9 @@
 // Which requests go through which proxy: the environment read as @actions/http-client reads it.
+import { createServer, type Socket } from 'node:net';
+import { HttpProxyAgent } from 'http-proxy-agent';
+import { HttpsProxyAgent } from 'https-proxy-agent';
 import { afterEach, describe, expect, it } from 'vitest';
+import { NetworkError, send } from '../src/registry/http.js';
 import { closeProxyAgents, proxyFor, proxyRoute, proxySecrets } from '../src/registry/proxy.js';
 
 const NAMES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
@@ -67,17 +71,45 @@ describe('proxyFor', () => {
 describe('proxyRoute', () => {
   it('tunnels https and forwards http, naming the proxy without its user info', () => {
     setEnv({ HTTPS_PROXY: 'http://user:p%40ss@proxy.corp:3128', HTTP_PROXY: 'http://proxy.corp:8080' });
-    const tunnel = proxyRoute(new URL('https://ghcr.io/v2/'));
+    const tunnel = proxyRoute(new URL('https://ghcr.io/v2/'), 1000);
     expect(tunnel).toMatchObject({ proxy: 'http://proxy.corp:3128', variable: 'HTTPS_PROXY', authenticated: true });
-    expect(tunnel?.agent.constructor.name).toBe('HttpsProxyAgent');
-    const forward = proxyRoute(new URL('http://registry.corp:5000/v2/'));
+    expect(tunnel?.agent).toBeInstanceOf(HttpsProxyAgent);
+    const forward = proxyRoute(new URL('http://registry.corp:5000/v2/'), 1000);
     expect(forward).toMatchObject({ proxy: 'http://proxy.corp:8080', variable: 'HTTP_PROXY', authenticated: false });
-    expect(forward?.agent.constructor.name).toBe('HttpProxyAgent');
+    expect(forward?.agent).toBeInstanceOf(HttpProxyAgent);
     // One agent per proxy, so connections are shared.
-    expect(proxyRoute(new URL('https://quay.io/v2/'))?.agent).toBe(tunnel?.agent);
+    expect(proxyRoute(new URL('https://quay.io/v2/'), 1000)?.agent).toBe(tunnel?.agent);
   });
 
   it('lists proxy passwords (raw and decoded) for masking', () => {
     expect(proxySecrets({ HTTPS_PROXY: 'http://u:p%40ss@proxy:1', http_proxy: 'proxy:2' }).sort()).toEqual(['p%40ss', 'p@ss']);
+  });
+});
+
+describe('a proxy that accepts but never answers CONNECT', () => {
+  it('fails the request within its timeout and closes the connection to the proxy', async () => {
+    const sockets = new Set<Socket>();
+    const closed: Promise<void>[] = [];
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      closed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+      socket.on('error', () => {});
+      socket.resume(); // read the CONNECT, answer nothing
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as { port: number };
+      setEnv({ HTTPS_PROXY: `http://127.0.0.1:${port}` });
+      const err = await send({ method: 'GET', url: new URL('https://registry.invalid/v2/'), timeoutMs: 300 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NetworkError);
+      expect((err as NetworkError).code).toBe('ETIMEDOUT');
+      expect((err as NetworkError).describe()).toContain(`the proxy http://127.0.0.1:${port} did not answer within 300 ms`);
+      // The half-open tunnel is not left behind to keep the process alive.
+      await Promise.all(closed);
+      expect(sockets.size).toBe(1);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 });
