@@ -104,6 +104,26 @@ describe('resolveCredentials', () => {
     );
   });
 
+  it('falls back to github-token for ghcr.io when the helper is missing or broken, with a warning', async () => {
+    const warnings: string[] = [];
+    const warn = (m: string) => warnings.push(m);
+    const missing = env(configDir('gh-missing', { credsStore: 'not-installed' }));
+    expect(await resolveCredentials('ghcr.io', { githubToken: 'ghs_x', env: missing, warn })).toMatchObject({ source: 'github-token' });
+    const failing = async () => {
+      throw new Error('the credential helper docker-credential-x failed for ghcr.io');
+    };
+    const broken = env(configDir('gh-broken', { credsStore: 'x' }));
+    expect(await resolveCredentials('ghcr.io', { githubToken: 'ghs_x', env: broken, warn, runHelper: failing })).toMatchObject({
+      source: 'github-token',
+    });
+    expect(warnings).toEqual([
+      expect.stringMatching(/docker-credential-not-installed is not on PATH.*; using github-token for ghcr\.io instead$/),
+      'the credential helper docker-credential-x failed for ghcr.io; using github-token for ghcr.io instead',
+    ]);
+    // Without a token to fall back to, the helper's failure is the error.
+    await expect(resolveCredentials('ghcr.io', { env: missing })).rejects.toThrow(/not-installed is not on PATH/);
+  });
+
   it('takes "credentials not found" (exit 1) as no entry and moves on to the next source', async () => {
     const d = configDir('d', { credHelpers: { 'nothing.example.com': 'testhelper', 'ghcr.io': 'testhelper' } });
     expect(await resolveCredentials('nothing.example.com', { env: env(d) })).toEqual({ kind: 'anonymous', source: 'anonymous' });

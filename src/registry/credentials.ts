@@ -23,6 +23,8 @@ export interface CredentialInputs {
   githubToken?: string;
   githubActor?: string;
   env: NodeJS.ProcessEnv;
+  /** Told when a source fails and a later one is used instead. */
+  warn?: (message: string) => void;
   /** Runs a docker credential helper; replaceable for tests. */
   runHelper?: (helper: string, serverUrl: string) => Promise<string | undefined>;
 }
@@ -180,15 +182,21 @@ export async function resolveCredentials(registry: string, inputs: CredentialInp
     const helperKey = Object.keys(config.credHelpers ?? {}).find((key) => configKeyMatches(key, registry));
     const helper = helperKey ? config.credHelpers?.[helperKey] : config.credsStore;
     if (helper) {
-      const found = await fromHelper(helper, registry, inputs);
+      const found = await fromHelper(helper, registry, inputs).catch((err: Error) => {
+        // A broken helper (a Docker Desktop config on a runner, say) must not block the github-token fallback.
+        if (!fromGithubToken(registry, inputs)) throw err;
+        inputs.warn?.(`${err.message}; using github-token for ${registry} instead`);
+        return undefined;
+      });
       if (found) return found;
     }
   }
+  return fromGithubToken(registry, inputs) ?? { kind: 'anonymous', source: 'anonymous' };
+}
 
-  if (registry === 'ghcr.io' && inputs.githubToken) {
-    return { kind: 'basic', username: inputs.githubActor || 'github-actions', password: inputs.githubToken, source: 'github-token' };
-  }
-  return { kind: 'anonymous', source: 'anonymous' };
+function fromGithubToken(registry: string, inputs: CredentialInputs): Credentials | undefined {
+  if (registry !== 'ghcr.io' || !inputs.githubToken) return undefined;
+  return { kind: 'basic', username: inputs.githubActor || 'github-actions', password: inputs.githubToken, source: 'github-token' };
 }
 
 /** Every secret value in these credentials, for masking. */

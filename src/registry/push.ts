@@ -103,7 +103,8 @@ export async function connect(refs: ImageReference[], opts: PushOptions): Promis
   for (const secret of proxySecrets()) opts.mask(secret);
   for (const [host, group] of groupByRegistry(refs)) {
     const name = (group[0] as ImageReference).registry;
-    const credentials = credentialLookup(name, { ...opts.credentials, env: opts.credentials.env ?? process.env }, (found) => {
+    const lookupInputs = { ...opts.credentials, env: opts.credentials.env ?? process.env, warn: (m: string) => opts.log.warning(m) };
+    const credentials = credentialLookup(name, lookupInputs, (found) => {
       for (const secret of secretsOf(found)) opts.mask(secret);
       opts.log.info(`${name}: ${found.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${found.source}`}`);
     });
