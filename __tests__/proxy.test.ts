@@ -103,7 +103,9 @@ describe('a proxy that accepts but never answers CONNECT', () => {
       const err = await send({ method: 'GET', url: new URL('https://registry.invalid/v2/'), timeoutMs: 300 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NetworkError);
       expect((err as NetworkError).code).toBe('ETIMEDOUT');
-      expect((err as NetworkError).describe()).toContain(`the proxy http://127.0.0.1:${port} did not answer within 300 ms`);
+      expect((err as NetworkError).describe()).toBe(
+        `the proxy http://127.0.0.1:${port} did not answer within 300 ms for registry.invalid; check HTTPS_PROXY / HTTP_PROXY, or list the host in NO_PROXY`,
+      );
       // The half-open tunnel is not left behind to keep the process alive.
       await Promise.all(closed);
       expect(sockets.size).toBe(1);
