@@ -181,8 +181,8 @@ export class Authenticator {
    * not exist or the account may not push to it.
    */
   refused(request: string, res: HttpResponse): RegistryError {
-    const creds = this.ctx.credentials;
-    if (this.challenge?.scheme !== 'bearer' || creds.kind === 'anonymous') {
+    const creds = this.resolved;
+    if (this.challenge?.scheme !== 'bearer' || !creds || creds.kind === 'anonymous') {
       return this.failed(`${request} answered HTTP 401 after authenticating`);
     }
     // A HEAD answer has no body to quote.
