@@ -68,6 +68,7 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     if (k.startsWith('INPUT_') || k.startsWith('GITHUB_') || k.startsWith('RUNNER_') || k === 'SOURCE_DATE_EPOCH') continue;
     if (k === 'DOCKER_CONFIG' || k === 'ACTIONS_RUNTIME_TOKEN' || k === 'ACTIONS_CACHE_URL') continue;
     if (PROXY_VARIABLES.includes(k.toLowerCase())) continue;
+    if (k === 'ACTIONS_RESULTS_URL' || k === 'ACTIONS_CACHE_SERVICE_V2' || k === 'ACTIONS_CACHE_MODE') continue;
     env[k] = v;
   }
   // HOME and DOCKER_CONFIG always point somewhere the test owns: an empty home unless the test gives one.

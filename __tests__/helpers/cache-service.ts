@@ -1,0 +1,229 @@
+// A loopback GitHub Actions cache service (v2, the one hosted runners use) for the real @actions/cache
+// client in the bundled action, with signed upload and download URLs served by Azurite (./azurite.ts).
+//
+// Protocol facts, read from the client this project ships (node_modules/@actions/cache 6.3: lib/cache.js,
+// lib/internal/config.js, lib/internal/shared/cacheTwirpClient.js, lib/generated/results/api/v1/cache.js)
+// and GitHub's "Dependency caching reference" (cache key matching):
+// - The client speaks v2 when ACTIONS_CACHE_SERVICE_V2 is set and GITHUB_SERVER_URL is github.com (or
+//   *.ghe.com / *.localhost; GHES stays on v1). isFeatureAvailable() is true when ACTIONS_RESULTS_URL is set.
+// - Each call is `POST <ACTIONS_RESULTS_URL>/twirp/github.actions.results.api.v1.CacheService/<Method>` with
+//   a JSON body in proto field names (snake_case, int64 as strings) and `Authorization: Bearer
+//   <ACTIONS_RUNTIME_TOKEN>`. The client only forwards the token; on GitHub it is a JWT whose `ac` claim
+//   lists the cache scopes (a ref and a permission mask: 1 read, 2 write), which the service enforces.
+// - Errors are twirp JSON `{code, msg}` with an HTTP status. The client retries 500/502/503/504 and
+//   unparsable bodies (5 attempts, 3 s then x1.5 with jitter: about 30 s), fails at once on other
+//   statuses, on 429 and on connection errors.
+// - CreateCacheEntry {key, version} -> {ok, signed_upload_url}; an existing key+version answers 409. The
+//   client uploads with the Azure SDK (BlockBlobClient.uploadFile), then
+//   FinalizeCacheEntryUpload {key, version, size_bytes} -> {ok, entry_id}.
+// - GetCacheEntryDownloadURL {key, restore_keys, version} -> {ok, signed_download_url, matched_key}, or
+//   {ok: false} for a miss. Matching: the exact key, then the key as a prefix, then each restore key as a
+//   prefix in order, the newest entry first; always the same version (a hash of the paths and the
+//   compression method). The client downloads with the Azure SDK only when the URL's host ends with
+//   .blob.core.windows.net, and otherwise with a plain HTTP GET, which is what a loopback URL gets.
+import { createHmac, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters } from '@azure/storage-blob';
+import { startAzurite, type Azurite } from './azurite.js';
+import { listenOnLoopback, trackSockets } from './loopback.js';
+
+const SERVICE = '/twirp/github.actions.results.api.v1.CacheService/';
+const CONTAINER = 'actions-cache';
+const SCOPE = 'refs/heads/main';
+const READ = 1;
+const WRITE = 2;
+
+export interface CacheEntry {
+  id: number;
+  key: string;
+  version: string;
+  scope: string;
+  blob: string;
+  /** Set by FinalizeCacheEntryUpload; only finalized entries are found. */
+  sizeBytes?: number;
+}
+
+export interface CacheCall {
+  method: string;
+  body: Record<string, unknown>;
+  status: number;
+}
+
+export interface CacheFaults {
+  /** Answer every call with this status and a twirp `internal` error. */
+  failWith?: number;
+  /** Sign upload URLs for reading only, so that storage refuses the upload (403). */
+  refuseUploads?: boolean;
+}
+
+export interface CacheService {
+  /** ACTIONS_RESULTS_URL, with its trailing slash as on a runner. */
+  url: string;
+  /** The variables a runner sets for the cache client. */
+  env: NodeJS.ProcessEnv;
+  entries: CacheEntry[];
+  calls: CacheCall[];
+  azurite: Azurite;
+  faults: CacheFaults;
+  stop(): Promise<void>;
+}
+
+/** An HS256 JWT shaped like the runner's ACTIONS_RUNTIME_TOKEN (the claims the cache service reads). */
+function runtimeToken(secret: Buffer): string {
+  const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { ac: JSON.stringify([{ Scope: SCOPE, Permission: 3 }]), scp: 'Actions.Results:1:1', nbf: now - 60, exp: now + 3600 };
+  const unsigned = `${b64({ typ: 'JWT', alg: 'HS256' })}.${b64(claims)}`;
+  return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+}
+
+function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > 1 << 20) req.destroy(new Error('request body over 1 MiB'));
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>);
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+/** The newest finalized entry the service would restore for this lookup. */
+export function findEntry(entries: CacheEntry[], key: string, restoreKeys: string[], version: string): CacheEntry | undefined {
+  const usable = entries.filter((e) => e.version === version && e.sizeBytes !== undefined).sort((a, b) => b.id - a.id);
+  return (
+    usable.find((e) => e.key === key) ??
+    [key, ...restoreKeys].map((prefix) => usable.find((e) => e.key.startsWith(prefix))).find((e) => e !== undefined)
+  );
+}
+
+export async function startCacheService(faults: CacheFaults = {}): Promise<CacheService> {
+  const azurite = await startAzurite();
+  const storage = new BlobServiceClient(azurite.blobEndpoint, azurite.credential);
+  const container = storage.getContainerClient(CONTAINER);
+  await container.create();
+  const secret = randomBytes(32);
+  const token = runtimeToken(secret);
+  /** Checks the bearer JWT's signature and its `ac` scopes; answers [status, message] when refused. */
+  const authorize = (header: string | undefined, need: number): [number, string] | undefined => {
+    const [head, claims, signature] = (header?.startsWith('Bearer ') ? header.slice(7) : '').split('.');
+    const expected = createHmac('sha256', secret).update(`${head}.${claims}`).digest('base64url');
+    if (!signature || signature !== expected) return [401, 'invalid runtime token'];
+    const scopes = JSON.parse(JSON.parse(Buffer.from(claims as string, 'base64url').toString()).ac) as Array<{
+      Scope: string;
+      Permission: number;
+    }>;
+    return scopes.some((s) => s.Scope === SCOPE && (s.Permission & need) === need)
+      ? undefined
+      : [403, `the token may not ${need === READ ? 'read' : 'write'} the cache`];
+  };
+  const entries: CacheEntry[] = [];
+  const calls: CacheCall[] = [];
+
+  const signedUrl = (blob: string, permissions: string) => {
+    const sas = generateBlobSASQueryParameters(
+      {
+        containerName: CONTAINER,
+        blobName: blob,
+        permissions: BlobSASPermissions.parse(permissions),
+        expiresOn: new Date(Date.now() + 3600_000),
+      },
+      azurite.credential,
+    );
+    return `${container.getBlockBlobClient(blob).url}?${sas.toString()}`;
+  };
+
+  const rpc: Record<string, (body: Record<string, unknown>) => Promise<[number, object]>> = {
+    CreateCacheEntry: async (body) => {
+      const { key, version } = body as { key: string; version: string };
+      if (entries.some((e) => e.key === key && e.version === version && e.scope === SCOPE)) {
+        return [409, { code: 'already_exists', msg: 'cache entry with the same key, version, and scope already exists' }];
+      }
+      const entry: CacheEntry = {
+        id: entries.length + 1,
+        key,
+        version,
+        scope: SCOPE,
+        blob: `${entries.length + 1}-${randomBytes(8).toString('hex')}`,
+      };
+      entries.push(entry);
+      return [200, { ok: true, signed_upload_url: signedUrl(entry.blob, service.faults.refuseUploads ? 'r' : 'cw') }];
+    },
+    FinalizeCacheEntryUpload: async (body) => {
+      const { key, version, size_bytes } = body as { key: string; version: string; size_bytes: string };
+      const entry = entries.find((e) => e.key === key && e.version === version && e.sizeBytes === undefined);
+      if (!entry) return [404, { code: 'not_found', msg: 'no cache entry is being created with this key and version' }];
+      // The service checks that storage holds what the client says it uploaded.
+      const stored = await container
+        .getBlobClient(entry.blob)
+        .getProperties()
+        .catch(() => undefined);
+      if (stored?.contentLength !== Number(size_bytes))
+        return [200, { ok: false, message: `the uploaded archive is not ${size_bytes} bytes` }];
+      entry.sizeBytes = Number(size_bytes);
+      return [200, { ok: true, entry_id: String(entry.id) }];
+    },
+    GetCacheEntryDownloadURL: async (body) => {
+      const { key, restore_keys: restoreKeys = [], version } = body as { key: string; restore_keys?: string[]; version: string };
+      const entry = findEntry(entries, key, restoreKeys, version);
+      return [200, entry ? { ok: true, signed_download_url: signedUrl(entry.blob, 'r'), matched_key: entry.key } : { ok: false }];
+    },
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const method = req.url?.startsWith(SERVICE) ? req.url.slice(SERVICE.length) : '';
+    const body = await readJson(req).catch(() => ({}));
+    const answer = (status: number, json: object) => {
+      calls.push({ method, body, status });
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+    };
+    const handler = rpc[method];
+    if (req.method !== 'POST' || !handler) return answer(404, { code: 'bad_route', msg: `no such method: ${req.method} ${req.url}` });
+    const denied = authorize(req.headers.authorization, method === 'GetCacheEntryDownloadURL' ? READ : WRITE);
+    if (denied) return answer(denied[0], { code: denied[0] === 401 ? 'unauthenticated' : 'permission_denied', msg: denied[1] });
+    if (service.faults.failWith)
+      return answer(service.faults.failWith, { code: 'internal', msg: 'the cache service is failing (test fault)' });
+    const [status, json] = await handler(body);
+    return answer(status, json);
+  };
+
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: Error) => res.writeHead(500).end(JSON.stringify({ code: 'internal', msg: err.message })));
+  });
+  trackSockets(server, sockets);
+  let port: number;
+  try {
+    port = await listenOnLoopback(server);
+  } catch (err) {
+    await azurite.stop();
+    throw err;
+  }
+  const url = `http://127.0.0.1:${port}/`;
+  let stopping: Promise<void> | undefined;
+  const service: CacheService = {
+    url,
+    env: { ACTIONS_CACHE_SERVICE_V2: 'true', ACTIONS_RESULTS_URL: url, ACTIONS_RUNTIME_TOKEN: token },
+    entries,
+    calls,
+    azurite,
+    faults,
+    stop: () =>
+      (stopping ??= (async () => {
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await azurite.stop();
+      })()),
+  };
+  return service;
+}
