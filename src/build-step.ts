@@ -1,5 +1,5 @@
 // The optional build before packaging: restore a cache, run `build-command`, save the cache.
-// @actions/cache is loaded only when caching is asked for, so runs without it start fast.
+// @actions/cache (./build-cache.ts) is loaded only when caching is asked for, so runs without it start fast.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -57,32 +57,54 @@ function shellFor(command: string): [string, string[]] {
   return process.platform === 'win32' ? ['cmd.exe', ['/d', '/s', '/c', command]] : ['bash', ['-eo', 'pipefail', '-c', command]];
 }
 
+interface Restored {
+  cache?: CacheModule;
+  key?: { key: string; prefix: string };
+  cacheHit: boolean;
+}
+
+/** Restores the newest entry for the key, or failing that for its prefix; the cache to save to, if any. */
+async function restoreStep(opts: BuildStepOptions, paths: string[], host: Host, loadCache: () => Promise<CacheModule>): Promise<Restored> {
+  if (paths.length === 0) return { cacheHit: false };
+  const key = await cacheKeyFor(opts);
+  const cache = await loadCache();
+  if (!cache.isFeatureAvailable()) {
+    host.warning('the GitHub cache service is not available here (outside GitHub Actions?); building without cache-paths', 'Build cache');
+    return { cacheHit: false };
+  }
+  try {
+    const restored = await cache.restoreCache(paths, key.key, [key.prefix]);
+    const cacheHit = restored === key.key;
+    host.info(
+      restored ? `cache restored from ${restored}${cacheHit ? '' : ' (prefix match)'}` : `no cache for ${key.key} or ${key.prefix}*`,
+    );
+    return { cache, key, cacheHit };
+  } catch (err) {
+    // A service that failed the lookup would fail the save too, after as long a wait.
+    host.warning(`restoring the build cache failed: ${(err as Error).message}; building without it, and not saving it`, 'Build cache');
+    return { cacheHit: false };
+  }
+}
+
+async function saveStep(cache: CacheModule, paths: string[], key: string, host: Host): Promise<void> {
+  try {
+    const id = await cache.saveCache(paths, key);
+    // -1 without an error: another job reserved the key first, or cache writes are off (ACTIONS_CACHE_MODE).
+    host.info(id === -1 ? `cache not saved as ${key} (see above)` : `cache saved as ${key}`);
+  } catch (err) {
+    host.warning(`saving the build cache failed: ${(err as Error).message}`, 'Build cache');
+  }
+}
+
+const githubCache = async (): Promise<CacheModule> => (await import('./build-cache.js')).githubCache;
+
 export async function runBuildStep(
   opts: BuildStepOptions,
   host: Host,
-  loadCache: () => Promise<CacheModule> = async () => (await import('@actions/cache')) as CacheModule,
+  loadCache: () => Promise<CacheModule> = githubCache,
 ): Promise<BuildStepResult> {
   const paths = opts.cachePaths.map((p) => resolvePath(p, opts.workingDirectory));
-  let cache: CacheModule | undefined;
-  let key: { key: string; prefix: string } | undefined;
-  let cacheHit = false;
-
-  if (paths.length > 0) {
-    key = await cacheKeyFor(opts);
-    cache = await loadCache();
-    if (!cache.isFeatureAvailable()) {
-      host.warning('the GitHub cache service is not available here (outside GitHub Actions?); building without cache-paths', 'Build cache');
-      cache = undefined;
-    } else {
-      try {
-        const restored = await cache.restoreCache(paths, key.key, [key.prefix]);
-        cacheHit = restored === key.key;
-        host.info(restored ? `cache restored from ${restored}${cacheHit ? '' : ' (partial match)'}` : `no cache for ${key.key}`);
-      } catch (err) {
-        host.warning(`restoring the build cache failed: ${(err as Error).message}; building without it`, 'Build cache');
-      }
-    }
-  }
+  const { cache, key, cacheHit } = await restoreStep(opts, paths, host, loadCache);
 
   const started = Date.now();
   const [shell, args] = shellFor(opts.command);
@@ -90,14 +112,6 @@ export async function runBuildStep(
   if (code !== 0) throw new InputError('build-command', `exited with code ${code}; see the build output above`);
   host.info(`build finished in ${Date.now() - started} ms`);
 
-  if (cache && key && !cacheHit) {
-    try {
-      await cache.saveCache(paths, key.key);
-      host.info(`cache saved as ${key.key}`);
-    } catch (err) {
-      // Another job of the matrix may have saved the same key first; that is not a failure.
-      host.warning(`saving the build cache failed: ${(err as Error).message}`, 'Build cache');
-    }
-  }
+  if (cache && key && !cacheHit) await saveStep(cache, paths, key.key, host);
   return { cacheHit };
 }
