@@ -66,7 +66,7 @@ function freshRunner(r: Runner, lock = 'version = 3\n'): void {
 
 type BuildRun = ActionRun & { seen: string[] };
 
-async function build(r: Runner, buildId: string, inputs: Record<string, string> = {}): Promise<BuildRun> {
+async function build(r: Runner, buildId: string, inputs: Record<string, string> = {}, env: NodeJS.ProcessEnv = {}): Promise<BuildRun> {
   const run = await runAction(
     {
       'build-command': BUILD,
@@ -81,7 +81,7 @@ async function build(r: Runner, buildId: string, inputs: Record<string, string> 
     {
       cwd: r.work,
       timeoutMs: 90_000,
-      env: { ...r.service.env, BUILD_ID: buildId, HOME: r.home, RUNNER_TEMP: r.temp, GITHUB_WORKSPACE: r.work },
+      env: { ...r.service.env, BUILD_ID: buildId, HOME: r.home, RUNNER_TEMP: r.temp, GITHUB_WORKSPACE: r.work, ...env },
     },
   );
   const seen = ['seen-target.txt', 'seen-home.txt'].map((f) => {
@@ -126,6 +126,10 @@ describe('the build cache with the GitHub cache service v2 and Azurite storage',
     expect(runner.service.calls.slice(callsBefore).map((c) => c.method)).toEqual(['GetCacheEntryDownloadURL']);
     expect(warnings(second)).toEqual([]);
     expect(second.outputs['wasm-digest']).toBe(first.outputs['wasm-digest']);
+    // Both transfers took the Azure SDK paths a hosted runner takes, on the storage host name: one Put Blob,
+    // then Get Blob Properties and a ranged Get Blob.
+    const storage = runner.service.storageProxy.requests.map((r) => `${r.method} ${r.headers.host} ${r.status}`);
+    expect(storage).toEqual(['PUT', 'HEAD', 'GET'].map((m, i) => `${m} cacheaccount.blob.core.windows.net ${[201, 200, 206][i]}`));
   });
 
   it('changes the key with cache-key-files, restores the older entry by prefix with cache-hit false, and saves the new key', async () => {
@@ -150,6 +154,25 @@ describe('the build cache with the GitHub cache service v2 and Azurite storage',
     expect(run.outputs['cache-hit']).toBe('false');
     expect(run.seen).toEqual(['none', 'none']);
     expect(run.stdout).toMatch(/no cache for other-linux-[a-f0-9]{32} or other-linux-\*/);
+  });
+
+  it('gives up a stalled download after SEGMENT_DOWNLOAD_TIMEOUT_MINS, warns once and builds without the cache', async () => {
+    freshRunner(runner);
+    const before = runner.service.calls.length;
+    runner.service.storageProxy.addRule({ match: { method: 'GET' }, fault: { kind: 'stall', ms: 60_000 } });
+    const run = await build(runner, 'stalled', {}, { SEGMENT_DOWNLOAD_TIMEOUT_MINS: '0.05' }).finally(() =>
+      runner.service.storageProxy.clearRules(),
+    );
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.outputs.image).toBe(`${registry.host}/cache/filter@${run.outputs.digest}`);
+    expect(run.outputs['cache-hit']).toBe('false');
+    expect(run.seen).toEqual(['none', 'none']);
+    expect(warnings(run)).toEqual([
+      expect.stringMatching(
+        /^::warning title=Build cache::restoring the build cache failed: Aborting cache download as the download time exceeded the timeout\./,
+      ),
+    ]);
+    expect(runner.service.calls.slice(before).map((c) => c.method)).toEqual(['GetCacheEntryDownloadURL']);
   });
 
   it('warns once and still pushes when storage refuses the upload', async () => {

@@ -13,19 +13,24 @@
 // - Errors are twirp JSON `{code, msg}` with an HTTP status. The client retries 500/502/503/504 and
 //   unparsable bodies (5 attempts, 3 s then x1.5 with jitter: about 30 s), fails at once on other
 //   statuses, on 429 and on connection errors.
-// - CreateCacheEntry {key, version} -> {ok, signed_upload_url}; an existing key+version answers 409. The
-//   client uploads with the Azure SDK (BlockBlobClient.uploadFile), then
-//   FinalizeCacheEntryUpload {key, version, size_bytes} -> {ok, entry_id}.
+// - CreateCacheEntry {key, version} -> {ok, signed_upload_url}; an existing key+version answers 409. After
+//   the upload, FinalizeCacheEntryUpload {key, version, size_bytes} -> {ok, entry_id}.
 // - GetCacheEntryDownloadURL {key, restore_keys, version} -> {ok, signed_download_url, matched_key}, or
 //   {ok: false} for a miss. Matching: the exact key, then the key as a prefix, then each restore key as a
 //   prefix in order, the newest entry first; always the same version (a hash of the paths and the
-//   compression method). The client downloads with the Azure SDK only when the URL's host ends with
-//   .blob.core.windows.net, and otherwise with a plain HTTP GET, which is what a loopback URL gets.
+//   compression method).
+// - Storage: the client uploads and downloads with the Azure SDK (Put Blob, or Put Block/Put Block List
+//   over 128 MiB; Get Blob Properties, then ranged Get Blob in 128 MiB segments, each bounded by
+//   SEGMENT_DOWNLOAD_TIMEOUT_MINS) only when the URL's host ends with .blob.core.windows.net; other hosts
+//   get a plain HTTP GET. So the signed URLs name <account>.blob.core.windows.net, as on a hosted runner,
+//   and `env` routes that host through HTTP_PROXY (the fault proxy, which only ever connects to Azurite
+//   on 127.0.0.1) while NO_PROXY keeps everything on 127.0.0.1 direct.
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from './azurite.js';
+import { AZURITE_ACCOUNT, startAzurite, type Azurite } from './azurite.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { listenOnLoopback, trackSockets } from './loopback.js';
 
 const SERVICE = '/twirp/github.actions.results.api.v1.CacheService/';
@@ -58,6 +63,11 @@ export interface CacheFaults {
 }
 
 export interface CacheService {
+  /**
+   * The HTTP proxy (HTTP_PROXY in `env`) through which the client reaches the signed URLs' host,
+   * <account>.blob.core.windows.net, served by Azurite: the fault proxy, for storage faults.
+   */
+  storageProxy: FaultProxy;
   /** ACTIONS_RESULTS_URL, with its trailing slash as on a runner. */
   url: string;
   /** The variables a runner sets for the cache client. */
@@ -109,6 +119,10 @@ export function findEntry(entries: CacheEntry[], key: string, restoreKeys: strin
 
 export async function startCacheService(faults: CacheFaults = {}): Promise<CacheService> {
   const azurite = await startAzurite();
+  const storageProxy = await startFaultProxy(new URL(azurite.blobEndpoint).origin).catch(async (err: unknown) => {
+    await azurite.stop();
+    throw err;
+  });
   const storage = new BlobServiceClient(azurite.blobEndpoint, azurite.credential);
   const container = storage.getContainerClient(CONTAINER);
   await container.create();
@@ -140,7 +154,7 @@ export async function startCacheService(faults: CacheFaults = {}): Promise<Cache
       },
       azurite.credential,
     );
-    return `${container.getBlockBlobClient(blob).url}?${sas.toString()}`;
+    return `http://${AZURITE_ACCOUNT}.blob.core.windows.net/${CONTAINER}/${blob}?${sas.toString()}`;
   };
 
   const rpc: Record<string, (body: Record<string, unknown>) => Promise<[number, object]>> = {
@@ -206,14 +220,21 @@ export async function startCacheService(faults: CacheFaults = {}): Promise<Cache
   try {
     port = await listenOnLoopback(server);
   } catch (err) {
-    await azurite.stop();
+    await Promise.all([azurite.stop(), storageProxy.stop()]);
     throw err;
   }
   const url = `http://127.0.0.1:${port}/`;
   let stopping: Promise<void> | undefined;
   const service: CacheService = {
     url,
-    env: { ACTIONS_CACHE_SERVICE_V2: 'true', ACTIONS_RESULTS_URL: url, ACTIONS_RUNTIME_TOKEN: token },
+    env: {
+      ACTIONS_CACHE_SERVICE_V2: 'true',
+      ACTIONS_RESULTS_URL: url,
+      ACTIONS_RUNTIME_TOKEN: token,
+      HTTP_PROXY: storageProxy.url,
+      NO_PROXY: '127.0.0.1,localhost',
+    },
+    storageProxy,
     entries,
     calls,
     azurite,
@@ -222,7 +243,7 @@ export async function startCacheService(faults: CacheFaults = {}): Promise<Cache
       (stopping ??= (async () => {
         for (const s of sockets) s.destroy();
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        await azurite.stop();
+        await Promise.all([azurite.stop(), storageProxy.stop()]);
       })()),
   };
   return service;
