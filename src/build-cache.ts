@@ -1,19 +1,35 @@
-// The GitHub cache through @actions/cache, as the build step's CacheModule.
+// The GitHub cache (@actions/cache) as the build step's CacheModule, each call run in ./cache-worker.ts.
 //
-// The client never throws for a failed restore or save: it logs the failure itself, often twice (the
-// Azure upload and the save each warn) and sometimes as an error annotation (a 5xx while downloading),
-// and returns "no match" or -1. The build cache is best effort, so the run should get one warning that
-// says what happened, and should not save after a restore that failed. So while the client works, its
-// `::warning::` and `::error::` commands are taken off stdout and turned into a thrown Error; every
-// other line (progress, `::add-mask::` of signed URLs, `::debug::`) goes through unchanged.
+// Why a process of its own: the client cannot be cancelled, and some of its waits have no bound (the
+// Azure SDK upload and the blob-properties request before a download have no client-side timeout). A
+// worker can be stopped at the deadline (`cache-timeout`) with everything it started, including tar, so
+// a stalled cache never holds the job and never extracts into the workspace while the build runs.
 //
-// Bounds, all the client's own: each cache-service call makes at most 5 attempts (about 30 s in all);
-// downloads from storage give up after 5 s without data (SEGMENT_DOWNLOAD_TIMEOUT_MINS bounds a download
-// through the Azure SDK, 10 minutes by default); the Azure SDK upload retries a failing storage 4 times.
-import { isFeatureAvailable, restoreCache, saveCache } from '@actions/cache';
+// Why its log is read: the client never throws for a failed restore or save. It logs the failure itself,
+// often twice (the Azure upload and the save each warn) and sometimes as an error annotation (a 5xx while
+// downloading), and returns "no match" or -1. The build cache is best effort, so the run gets one
+// warning that says what happened: the worker's `::warning::` and `::error::` lines are held back and
+// the first one becomes the call's error; every other line (progress, `::add-mask::` of the signed
+// URLs, `::debug::`) goes to stdout unchanged.
+//
+// The client's own bounds still apply inside the deadline: each cache-service call makes at most
+// 5 attempts (about 30 s in all); a download segment gives up after SEGMENT_DOWNLOAD_TIMEOUT_MINS
+// (10 by default); the Azure SDK retries a failing storage request 4 times.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { CacheModule } from './build-step.js';
 
-const PROBLEM = /^::(?:warning|error)(?: [^:]*)?::(.*)$/s;
+export type CacheRequest =
+  | { op: 'available' }
+  | { op: 'restore'; paths: string[]; key: string; restoreKeys: string[] }
+  | { op: 'save'; paths: string[]; key: string };
+
+export type CacheValue = boolean | string | number | null;
+export type CacheAnswer = { value: CacheValue } | { error: string };
+
+const PROBLEM = /^::(?:warning|error)(?: [^:]*)?::(.*)$/;
 
 /** The message of a command @actions/core wrote, unescaped, without the Azure SDK's request-id lines. */
 function commandText(escaped: string): string {
@@ -27,37 +43,68 @@ function commandText(escaped: string): string {
     .trim();
 }
 
-/** Runs `fn` with the warnings and errors it prints held back; the first one says what failed. */
-async function holdingProblems<T>(fn: () => Promise<T>): Promise<{ value: T; problem?: string }> {
-  const problems: string[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    const match = PROBLEM.exec(text.trimEnd());
-    if (!match) return Reflect.apply(write, process.stdout, [chunk, ...rest]) as boolean;
-    problems.push(commandText(match[1] as string));
-    const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-    done?.();
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    const value = await fn();
-    return { value, problem: problems[0] };
-  } finally {
-    process.stdout.write = write;
-  }
+/** dist/cache-worker/index.js, next to the bundle that runs this code (dist/index.js or a chunk of it). */
+function workerScript(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'cache-worker', 'index.js');
 }
 
-async function restore(paths: string[], primaryKey: string, restoreKeys?: string[]): Promise<string | undefined> {
-  const { value, problem } = await holdingProblems(() => restoreCache(paths, primaryKey, restoreKeys));
-  if (problem !== undefined) throw new Error(problem);
-  return value;
+/** Runs one request in a worker; resolves with its answer, or an error saying what failed or timed out. */
+export function runWorker(request: CacheRequest, timeoutMs: number, script = workerScript()): Promise<CacheAnswer> {
+  return new Promise((resolve) => {
+    // Its own process group (on POSIX), so that the deadline stops tar and whatever else the client started.
+    const group = process.platform !== 'win32';
+    const child = spawn(process.execPath, [script, JSON.stringify(request)], {
+      stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+      detached: group,
+    });
+    const stop = () => {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        if (group) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    process.once('exit', stop);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, timeoutMs);
+    const problems: string[] = [];
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const match = PROBLEM.exec(line);
+      if (match) problems.push(commandText(match[1] as string));
+      else process.stdout.write(`${line}\n`);
+    });
+    let answer = '';
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (answer += d.toString()));
+    child.on('error', (err) => problems.push(`the cache worker did not start: ${err.message}`));
+    child.on('close', () => {
+      clearTimeout(timer);
+      process.off('exit', stop);
+      if (timedOut) resolve({ error: `not finished after ${timeoutMs / 1000} s (cache-timeout), so stopped` });
+      else if (problems[0] !== undefined) resolve({ error: problems[0] });
+      else resolve(answer ? (JSON.parse(answer) as CacheAnswer) : { error: 'the cache worker ended without an answer' });
+    });
+  });
 }
 
-async function save(paths: string[], key: string): Promise<number> {
-  const { value, problem } = await holdingProblems(() => saveCache(paths, key));
-  if (problem !== undefined) throw new Error(problem);
-  return value;
+async function call(request: CacheRequest, timeoutMs: number): Promise<CacheValue> {
+  const answer = await runWorker(request, timeoutMs);
+  if ('error' in answer) throw new Error(answer.error);
+  return answer.value;
 }
 
-export const githubCache: CacheModule = { isFeatureAvailable, restoreCache: restore, saveCache: save };
+/** The GitHub cache, each call stopped after `timeoutMs`. */
+export function githubCache(timeoutMs: number): CacheModule {
+  return {
+    isFeatureAvailable: async () => (await call({ op: 'available' }, timeoutMs)) === true,
+    restoreCache: async (paths, key, restoreKeys = []) => {
+      const value = await call({ op: 'restore', paths, key, restoreKeys }, timeoutMs);
+      return typeof value === 'string' ? value : undefined;
+    },
+    saveCache: async (paths, key) => Number(await call({ op: 'save', paths, key }, timeoutMs)),
+  };
+}

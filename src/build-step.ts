@@ -1,10 +1,11 @@
 // The optional build before packaging: restore a cache, run `build-command`, save the cache.
-// @actions/cache (./build-cache.ts) is loaded only when caching is asked for, so runs without it start fast.
+// @actions/cache runs in a worker process (./build-cache.ts), so runs without a cache never load it.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { exec } from '@actions/exec';
+import { githubCache } from './build-cache.js';
 import { InputError } from './errors.js';
 import type { Host } from './host.js';
 
@@ -14,11 +15,13 @@ export interface BuildStepOptions {
   cachePaths: string[];
   cacheKey: string;
   cacheKeyFiles: string[];
+  /** How long one cache restore or save may take before it is stopped (`cache-timeout`). */
+  cacheTimeoutMs: number;
 }
 
 /** The part of @actions/cache this step uses; tests may pass a spy. */
 export interface CacheModule {
-  isFeatureAvailable(): boolean;
+  isFeatureAvailable(): Promise<boolean>;
   restoreCache(paths: string[], primaryKey: string, restoreKeys?: string[]): Promise<string | undefined>;
   saveCache(paths: string[], key: string): Promise<number>;
 }
@@ -64,11 +67,16 @@ interface Restored {
 }
 
 /** Restores the newest entry for the key, or failing that for its prefix; the cache to save to, if any. */
-async function restoreStep(opts: BuildStepOptions, paths: string[], host: Host, loadCache: () => Promise<CacheModule>): Promise<Restored> {
+async function restoreStep(
+  opts: BuildStepOptions,
+  paths: string[],
+  host: Host,
+  loadCache: (opts: BuildStepOptions) => CacheModule,
+): Promise<Restored> {
   if (paths.length === 0) return { cacheHit: false };
   const key = await cacheKeyFor(opts);
-  const cache = await loadCache();
-  if (!cache.isFeatureAvailable()) {
+  const cache = loadCache(opts);
+  if (!(await cache.isFeatureAvailable())) {
     host.warning('the GitHub cache service is not available here (outside GitHub Actions?); building without cache-paths', 'Build cache');
     return { cacheHit: false };
   }
@@ -96,12 +104,10 @@ async function saveStep(cache: CacheModule, paths: string[], key: string, host: 
   }
 }
 
-const githubCache = async (): Promise<CacheModule> => (await import('./build-cache.js')).githubCache;
-
 export async function runBuildStep(
   opts: BuildStepOptions,
   host: Host,
-  loadCache: () => Promise<CacheModule> = githubCache,
+  loadCache: (opts: BuildStepOptions) => CacheModule = (o) => githubCache(o.cacheTimeoutMs),
 ): Promise<BuildStepResult> {
   const paths = opts.cachePaths.map((p) => resolvePath(p, opts.workingDirectory));
   const { cache, key, cacheHit } = await restoreStep(opts, paths, host, loadCache);

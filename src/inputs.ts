@@ -61,6 +61,7 @@ export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   'compression-level': '6',
   'working-directory': '.',
   'cache-key': 'wasm-image-build',
+  'cache-timeout': '600',
   verify: 'true',
 };
 
@@ -274,7 +275,14 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     throw new InputError('cache-paths', 'caches the output of build-command; set build-command too, or remove cache-paths');
   }
   const build: BuildStepOptions | undefined = command
-    ? { command, workingDirectory, cachePaths, cacheKey: read('cache-key'), cacheKeyFiles: parseList(read('cache-key-files')) }
+    ? {
+        command,
+        workingDirectory,
+        cachePaths,
+        cacheKey: read('cache-key'),
+        cacheKeyFiles: parseList(read('cache-key-files')),
+        cacheTimeoutMs: parseInteger('cache-timeout', read('cache-timeout'), 1, 21600, 'a number of seconds') * 1000,
+      }
     : undefined;
   const mountFrom = parseReferences('mount-from', read('mount-from'));
   for (const m of mountFrom) {

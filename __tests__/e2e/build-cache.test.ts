@@ -175,6 +175,34 @@ describe('the build cache with the GitHub cache service v2 and Azurite storage',
     expect(runner.service.calls.slice(before).map((c) => c.method)).toEqual(['GetCacheEntryDownloadURL']);
   });
 
+  it('stops a restore that outlasts cache-timeout (storage never answers Get Blob Properties), warns once and builds without it', async () => {
+    freshRunner(runner);
+    const before = runner.service.calls.length;
+    runner.service.storageProxy.addRule({ match: { method: 'HEAD' }, fault: { kind: 'stall', ms: 60_000 }, times: Infinity });
+    const run = await build(runner, 'stalled-head', { 'cache-timeout': '3' }).finally(() => runner.service.storageProxy.clearRules());
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.outputs.image).toBe(`${registry.host}/cache/filter@${run.outputs.digest}`);
+    expect(run.seen).toEqual(['none', 'none']);
+    expect(warnings(run)).toEqual([
+      '::warning title=Build cache::restoring the build cache failed: not finished after 3 s (cache-timeout), so stopped; building without it, and not saving it',
+    ]);
+    expect(runner.service.calls.slice(before).map((c) => c.method)).toEqual(['GetCacheEntryDownloadURL']);
+  });
+
+  it('stops a save that outlasts cache-timeout (storage never answers the upload), warns once and still pushes', async () => {
+    freshRunner(runner);
+    runner.service.storageProxy.addRule({ match: { method: 'PUT' }, fault: { kind: 'stall', ms: 60_000 }, times: Infinity });
+    const run = await build(runner, 'stalled-put', { 'cache-key': 'stalled', 'cache-timeout': '3' }).finally(() =>
+      runner.service.storageProxy.clearRules(),
+    );
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.outputs.image).toBe(`${registry.host}/cache/filter@${run.outputs.digest}`);
+    expect(warnings(run)).toEqual([
+      '::warning title=Build cache::saving the build cache failed: not finished after 3 s (cache-timeout), so stopped',
+    ]);
+    expect(runner.service.entries.filter((e) => e.key.startsWith('stalled-') && e.sizeBytes !== undefined)).toEqual([]);
+  });
+
   it('warns once and still pushes when storage refuses the upload', async () => {
     runner.service.faults.refuseUploads = true;
     freshRunner(runner);

@@ -1,0 +1,73 @@
+// The cache worker runner: answers, the client's warnings turned into one error, and the deadline that
+// stops the worker together with the processes it started (tar, in real use).
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runWorker } from '../src/build-cache.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cache-worker-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function script(name: string, body: string): string {
+  const path = join(dir, `${name}.mjs`);
+  writeFileSync(path, `import { writeFileSync, writeSync } from 'node:fs';\nimport { spawn } from 'node:child_process';\n${body}\n`);
+  return path;
+}
+
+/** True while the process exists and is not a zombie waiting to be reaped. */
+function alive(pid: number): boolean {
+  const stat = `/proc/${pid}/stat`;
+  if (!existsSync(stat)) return false;
+  return readFileSync(stat, 'utf8').split(') ')[1]?.[0] !== 'Z';
+}
+
+describe('runWorker', () => {
+  it('returns what the worker answers on fd 3', async () => {
+    const worker = script('answer', `writeSync(3, JSON.stringify({ value: JSON.parse(process.argv[2]).key }));`);
+    expect(await runWorker({ op: 'save', paths: ['/x'], key: 'k-1' }, 10_000, worker)).toEqual({ value: 'k-1' });
+  });
+
+  it("turns the client's first warning or error into the answer's error, unescaped and without Azure request ids", async () => {
+    const worker = script(
+      'warns',
+      [
+        `console.log('::warning::uploadCacheArchiveSDK: internal error uploading cache archive: refused.%0ARequestId:abc%0ATime:now');`,
+        `console.log('::warning::Failed to save: refused.');`,
+        `writeSync(3, JSON.stringify({ value: -1 }));`,
+      ].join('\n'),
+    );
+    expect(await runWorker({ op: 'save', paths: ['/x'], key: 'k' }, 10_000, worker)).toEqual({
+      error: 'uploading the cache archive failed: refused.',
+    });
+  });
+
+  it('stops the worker and every process it started at the deadline', async () => {
+    const pidFile = join(dir, 'grandchild.pid');
+    const worker = script(
+      'hangs',
+      `const c = spawn('sleep', ['300'], { stdio: 'ignore' });\nwriteFileSync(${JSON.stringify(pidFile)}, String(c.pid));\nsetInterval(() => {}, 1000);`,
+    );
+    const started = Date.now();
+    const answer = await runWorker({ op: 'restore', paths: ['/x'], key: 'k', restoreKeys: [] }, 1500, worker);
+    expect(answer).toEqual({ error: 'not finished after 1.5 s (cache-timeout), so stopped' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      // SIGKILL is delivered at once, but the kernel may take a moment to finish the process.
+      for (let i = 0; i < 50 && alive(grandchild); i++) await sleep(20);
+      expect(alive(grandchild)).toBe(false);
+    } finally {
+      if (alive(grandchild)) process.kill(grandchild, 'SIGKILL');
+    }
+  });
+
+  it('says so when the worker ends without an answer', async () => {
+    const worker = script('silent', `process.exit(0);`);
+    expect(await runWorker({ op: 'available' }, 10_000, worker)).toEqual({ error: 'the cache worker ended without an answer' });
+  });
+});
