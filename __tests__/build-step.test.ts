@@ -159,6 +159,18 @@ describe('runBuildStep with the cache module spied on', () => {
     expect(calls.save).toEqual([]);
   });
 
+  it('builds without the cache, with one warning, when the cache client cannot run', async () => {
+    const { cache, calls } = spyCache(() => undefined);
+    cache.isFeatureAvailable = async () => {
+      throw new Error('the cache worker ended without an answer');
+    };
+    const { host, warnings } = recordingHost();
+    const result = await runBuildStep(opts(), host, () => cache);
+    expect(result.cacheHit).toBe(false);
+    expect(warnings).toEqual(['the cache client failed: the cache worker ended without an answer; building without cache-paths']);
+    expect(calls).toEqual({ restore: [], save: [] });
+  });
+
   it('names a missing cache-key file', async () => {
     await expect(cacheKeyFor({ ...opts(), cacheKeyFiles: ['nope.lock'] })).rejects.toThrow(/Input `cache-key-files`: nope\.lock/);
   });

@@ -76,8 +76,13 @@ async function restoreStep(
   if (paths.length === 0) return { cacheHit: false };
   const key = await cacheKeyFor(opts);
   const cache = loadCache(opts);
-  if (!(await cache.isFeatureAvailable())) {
-    host.warning('the GitHub cache service is not available here (outside GitHub Actions?); building without cache-paths', 'Build cache');
+  const available = await cache.isFeatureAvailable().catch((err: unknown) => err as Error);
+  if (available !== true) {
+    const why =
+      available instanceof Error
+        ? `the cache client failed: ${available.message}`
+        : 'the GitHub cache service is not available here (outside GitHub Actions?)';
+    host.warning(`${why}; building without cache-paths`, 'Build cache');
     return { cacheHit: false };
   }
   try {
