@@ -66,6 +66,13 @@ describe('runWorker', () => {
     }
   });
 
+  it('names a missing worker script instead of starting it', async () => {
+    const missing = join(dir, 'cache-worker', 'index.js');
+    expect(await runWorker({ op: 'available' }, 10_000, missing)).toEqual({
+      error: `the cache worker ${missing} is missing; run npm run build`,
+    });
+  });
+
   it('says so when the worker ends without an answer', async () => {
     const worker = script('silent', `process.exit(0);`);
     expect(await runWorker({ op: 'available' }, 10_000, worker)).toEqual({ error: 'the cache worker ended without an answer' });

@@ -16,6 +16,7 @@
 // 5 attempts (about 30 s in all); a download segment gives up after SEGMENT_DOWNLOAD_TIMEOUT_MINS
 // (10 by default); the Azure SDK retries a failing storage request 4 times.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,13 +44,19 @@ function commandText(escaped: string): string {
     .trim();
 }
 
-/** dist/cache-worker/index.js, next to the bundle that runs this code (dist/index.js or a chunk of it). */
+/**
+ * dist/cache-worker/index.js: next to the bundle that runs this code (dist/index.js or a chunk of it),
+ * or, when src/ runs directly (@github/local-action), in the dist/ beside it.
+ */
 function workerScript(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), 'cache-worker', 'index.js');
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'cache-worker', 'index.js'), join(here, '..', 'dist', 'cache-worker', 'index.js')];
+  return candidates.find((path) => existsSync(path)) ?? (candidates[0] as string);
 }
 
 /** Runs one request in a worker; resolves with its answer, or an error saying what failed or timed out. */
 export function runWorker(request: CacheRequest, timeoutMs: number, script = workerScript()): Promise<CacheAnswer> {
+  if (!existsSync(script)) return Promise.resolve({ error: `the cache worker ${script} is missing; run npm run build` });
   return new Promise((resolve) => {
     // Its own process group (on POSIX), so that the deadline stops tar and whatever else the client started.
     const group = process.platform !== 'win32';
