@@ -111,8 +111,14 @@ describe('the build cache with the GitHub cache service v2 and Azurite storage',
     ]);
     const key = runner.service.entries[0]?.key as string;
     expect(first.stdout).toContain(`cache saved as ${key}`);
-    // The signed URLs' signatures are masked before anything could print them.
-    expect(first.stdout).toMatch(/^::add-mask::/m);
+    // The signed URLs' signatures are masked before anything could print them, and appear nowhere else.
+    const signatures = runner.service.signatures;
+    expect(signatures.length).toBeGreaterThan(0);
+    for (const sig of signatures) {
+      expect(first.stdout).toContain(`::add-mask::${sig}\n`);
+      expect(first.stdout.split('\n').filter((l) => l.includes(sig) && !l.startsWith('::add-mask::'))).toEqual([]);
+    }
+    expect(first.stdout + first.stderr).not.toContain(runner.service.env.ACTIONS_RUNTIME_TOKEN);
 
     freshRunner(runner);
     const callsBefore = runner.service.calls.length;
@@ -201,6 +207,16 @@ describe('the build cache with the GitHub cache service v2 and Azurite storage',
       '::warning title=Build cache::saving the build cache failed: not finished after 3 s (cache-timeout), so stopped',
     ]);
     expect(runner.service.entries.filter((e) => e.key.startsWith('stalled-') && e.sizeBytes !== undefined)).toEqual([]);
+  });
+
+  it('leaves a key that another job reserved first to that job, without a warning', async () => {
+    runner.service.faults.reservedElsewhere = true;
+    freshRunner(runner);
+    const run = await build(runner, 'matrix', { 'cache-key': 'reserved' }).finally(() => (runner.service.faults.reservedElsewhere = false));
+    expect(run.code, run.stdout).toBe(0);
+    expect(warnings(run)).toEqual([]);
+    expect(run.stdout).toMatch(/Unable to reserve cache with key reserved-linux-[a-f0-9]{32}, another job may be creating this cache/);
+    expect(run.stdout).toMatch(/cache not saved as reserved-linux-[a-f0-9]{32} \(see above\)/);
   });
 
   it('warns once and still pushes when storage refuses the upload', async () => {

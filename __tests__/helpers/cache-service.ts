@@ -60,6 +60,8 @@ export interface CacheFaults {
   failWith?: number;
   /** Sign upload URLs for reading only, so that storage refuses the upload (403). */
   refuseUploads?: boolean;
+  /** Answer CreateCacheEntry with 409, as when another job of the run reserved the key first. */
+  reservedElsewhere?: boolean;
 }
 
 export interface CacheService {
@@ -74,6 +76,8 @@ export interface CacheService {
   env: NodeJS.ProcessEnv;
   entries: CacheEntry[];
   calls: CacheCall[];
+  /** The `sig` of every signed URL handed out: secrets the client must mask. */
+  signatures: string[];
   azurite: Azurite;
   faults: CacheFaults;
   stop(): Promise<void>;
@@ -143,6 +147,7 @@ export async function startCacheService(faults: CacheFaults = {}): Promise<Cache
   };
   const entries: CacheEntry[] = [];
   const calls: CacheCall[] = [];
+  const signatures: string[] = [];
 
   const signedUrl = (blob: string, permissions: string) => {
     const sas = generateBlobSASQueryParameters(
@@ -154,13 +159,14 @@ export async function startCacheService(faults: CacheFaults = {}): Promise<Cache
       },
       azurite.credential,
     );
+    if (sas.signature) signatures.push(sas.signature);
     return `http://${AZURITE_ACCOUNT}.blob.core.windows.net/${CONTAINER}/${blob}?${sas.toString()}`;
   };
 
   const rpc: Record<string, (body: Record<string, unknown>) => Promise<[number, object]>> = {
     CreateCacheEntry: async (body) => {
       const { key, version } = body as { key: string; version: string };
-      if (entries.some((e) => e.key === key && e.version === version && e.scope === SCOPE)) {
+      if (service.faults.reservedElsewhere || entries.some((e) => e.key === key && e.version === version && e.scope === SCOPE)) {
         return [409, { code: 'already_exists', msg: 'cache entry with the same key, version, and scope already exists' }];
       }
       const entry: CacheEntry = {
@@ -237,6 +243,7 @@ export async function startCacheService(faults: CacheFaults = {}): Promise<Cache
     storageProxy,
     entries,
     calls,
+    signatures,
     azurite,
     faults,
     stop: () =>
