@@ -62,6 +62,20 @@ describe('parseOptions', () => {
     expect(() => parseOptions(get(inputs), {})).toThrow(message);
   });
 
+  it('reads the build step with cache-timeout in seconds (600 by default), and refuses one that is not a positive whole number', () => {
+    const build = (inputs: Record<string, string>) =>
+      parseOptions(get({ wasm: 'f', push: 'false', 'build-command': 'make', ...inputs }), {}).build;
+    expect(build({ 'cache-paths': 'target' })).toMatchObject({
+      command: 'make',
+      cachePaths: ['target'],
+      cacheKey: 'wasm-image-build',
+      cacheTimeoutMs: 600_000,
+    });
+    expect(build({ 'cache-timeout': '30' })?.cacheTimeoutMs).toBe(30_000);
+    for (const bad of ['0', '-5', '1.5', 'ten'])
+      expect(() => build({ 'cache-timeout': bad })).toThrow(/^Input `cache-timeout`: .*whole number from 1 to 21600/);
+  });
+
   it('refuses a malformed SOURCE_DATE_EPOCH', () => {
     expect(() => parseOptions(get({ wasm: 'f', push: 'false' }), { SOURCE_DATE_EPOCH: 'yesterday' })).toThrow(/SOURCE_DATE_EPOCH/);
   });

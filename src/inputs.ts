@@ -224,6 +224,24 @@ function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
   return Number(raw);
 }
 
+/** The build step's inputs: `build-command` and, with it only, the build cache. */
+function parseBuildStep(read: InputGetter, workingDirectory: string): BuildStepOptions | undefined {
+  const command = read('build-command');
+  const cachePaths = parseList(read('cache-paths'));
+  if (!command && cachePaths.length > 0) {
+    throw new InputError('cache-paths', 'caches the output of build-command; set build-command too, or remove cache-paths');
+  }
+  if (!command) return undefined;
+  return {
+    command,
+    workingDirectory,
+    cachePaths,
+    cacheKey: read('cache-key'),
+    cacheKeyFiles: parseList(read('cache-key-files')),
+    cacheTimeoutMs: parseInteger('cache-timeout', read('cache-timeout'), 1, 21600, 'a number of seconds') * 1000,
+  };
+}
+
 export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): Options {
   const read = (name: string): string => {
     const v = get(name).trim();
@@ -269,21 +287,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   if (password && !username) throw new InputError('username', 'is required when password is given');
   if (username && !password) throw new InputError('password', 'is required when username is given (pass it from a secret)');
   const registry = credentialRegistry(parseRegistry(read('registry')), username, tags, push);
-  const command = read('build-command');
-  const cachePaths = parseList(read('cache-paths'));
-  if (!command && cachePaths.length > 0) {
-    throw new InputError('cache-paths', 'caches the output of build-command; set build-command too, or remove cache-paths');
-  }
-  const build: BuildStepOptions | undefined = command
-    ? {
-        command,
-        workingDirectory,
-        cachePaths,
-        cacheKey: read('cache-key'),
-        cacheKeyFiles: parseList(read('cache-key-files')),
-        cacheTimeoutMs: parseInteger('cache-timeout', read('cache-timeout'), 1, 21600, 'a number of seconds') * 1000,
-      }
-    : undefined;
+  const build = parseBuildStep(read, workingDirectory);
   const mountFrom = parseReferences('mount-from', read('mount-from'));
   for (const m of mountFrom) {
     if (!tags.some((t) => t.host === m.host)) {
