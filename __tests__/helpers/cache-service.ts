@@ -28,7 +28,13 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters } from '@azure/storage-blob';
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  generateBlobSASQueryParameters,
+  type ContainerClient,
+  type StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { AZURITE_ACCOUNT, startAzurite, type Azurite } from './azurite.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { listenOnLoopback, trackSockets } from './loopback.js';
@@ -121,66 +127,61 @@ export function findEntry(entries: CacheEntry[], key: string, restoreKeys: strin
   );
 }
 
-export async function startCacheService(faults: CacheFaults = {}): Promise<CacheService> {
-  const azurite = await startAzurite();
-  const storageProxy = await startFaultProxy(new URL(azurite.blobEndpoint).origin).catch(async (err: unknown) => {
-    await azurite.stop();
-    throw err;
-  });
-  const storage = new BlobServiceClient(azurite.blobEndpoint, azurite.credential);
-  const container = storage.getContainerClient(CONTAINER);
-  await container.create();
-  const secret = randomBytes(32);
-  const token = runtimeToken(secret);
-  /** Checks the bearer JWT's signature and its `ac` scopes; answers [status, message] when refused. */
-  const authorize = (header: string | undefined, need: number): [number, string] | undefined => {
+/** Checks a bearer JWT's signature and its `ac` scopes; answers [status, message] when it is refused. */
+function authorizer(secret: Buffer): (header: string | undefined, need: number) => [number, string] | undefined {
+  return (header, need) => {
     const [head, claims, signature] = (header?.startsWith('Bearer ') ? header.slice(7) : '').split('.');
     const expected = createHmac('sha256', secret).update(`${head}.${claims}`).digest('base64url');
     if (!signature || signature !== expected) return [401, 'invalid runtime token'];
-    const scopes = JSON.parse(JSON.parse(Buffer.from(claims as string, 'base64url').toString()).ac) as Array<{
-      Scope: string;
-      Permission: number;
-    }>;
+    const { ac } = JSON.parse(Buffer.from(claims as string, 'base64url').toString()) as { ac: string };
+    const scopes = JSON.parse(ac) as Array<{ Scope: string; Permission: number }>;
     return scopes.some((s) => s.Scope === SCOPE && (s.Permission & need) === need)
       ? undefined
       : [403, `the token may not ${need === READ ? 'read' : 'write'} the cache`];
   };
-  const entries: CacheEntry[] = [];
-  const calls: CacheCall[] = [];
-  const signatures: string[] = [];
+}
 
-  const signedUrl = (blob: string, permissions: string) => {
-    const sas = generateBlobSASQueryParameters(
-      {
-        containerName: CONTAINER,
-        blobName: blob,
-        permissions: BlobSASPermissions.parse(permissions),
-        expiresOn: new Date(Date.now() + 3600_000),
-      },
-      azurite.credential,
-    );
-    if (sas.signature) signatures.push(sas.signature);
-    return `http://${AZURITE_ACCOUNT}.blob.core.windows.net/${CONTAINER}/${blob}?${sas.toString()}`;
-  };
+/** What the service keeps: its entries, the blobs behind them in Azurite, the faults to play. */
+interface Backend {
+  entries: CacheEntry[];
+  signatures: string[];
+  container: ContainerClient;
+  credential: StorageSharedKeyCredential;
+  faults: () => CacheFaults;
+}
 
-  const rpc: Record<string, (body: Record<string, unknown>) => Promise<[number, object]>> = {
+/** A SAS URL for one blob, on the storage host name a hosted runner sees. */
+function signedUrl(backend: Backend, blob: string, permissions: string): string {
+  const sas = generateBlobSASQueryParameters(
+    {
+      containerName: CONTAINER,
+      blobName: blob,
+      permissions: BlobSASPermissions.parse(permissions),
+      expiresOn: new Date(Date.now() + 3600_000),
+    },
+    backend.credential,
+  );
+  if (sas.signature) backend.signatures.push(sas.signature);
+  return `http://${AZURITE_ACCOUNT}.blob.core.windows.net/${CONTAINER}/${blob}?${sas.toString()}`;
+}
+
+type Rpc = (body: Record<string, unknown>) => Promise<[number, object]>;
+
+function cacheRpcs(backend: Backend): Record<string, Rpc> {
+  const { entries, container, faults } = backend;
+  return {
     CreateCacheEntry: async (body) => {
       const { key, version } = body as { key: string; version: string };
-      if (service.faults.reservedElsewhere || entries.some((e) => e.key === key && e.version === version && e.scope === SCOPE)) {
+      if (faults().reservedElsewhere || entries.some((e) => e.key === key && e.version === version && e.scope === SCOPE)) {
         return [409, { code: 'already_exists', msg: 'cache entry with the same key, version, and scope already exists' }];
       }
-      const entry: CacheEntry = {
-        id: entries.length + 1,
-        key,
-        version,
-        scope: SCOPE,
-        blob: `${entries.length + 1}-${randomBytes(8).toString('hex')}`,
-      };
+      const id = entries.length + 1;
+      const entry: CacheEntry = { id, key, version, scope: SCOPE, blob: `${id}-${randomBytes(8).toString('hex')}` };
       entries.push(entry);
-      return [200, { ok: true, signed_upload_url: signedUrl(entry.blob, service.faults.refuseUploads ? 'r' : 'cw') }];
+      return [200, { ok: true, signed_upload_url: signedUrl(backend, entry.blob, faults().refuseUploads ? 'r' : 'cw') }];
     },
     FinalizeCacheEntryUpload: async (body) => {
-      const { key, version, size_bytes } = body as { key: string; version: string; size_bytes: string };
+      const { key, version, size_bytes: size } = body as { key: string; version: string; size_bytes: string };
       const entry = entries.find((e) => e.key === key && e.version === version && e.sizeBytes === undefined);
       if (!entry) return [404, { code: 'not_found', msg: 'no cache entry is being created with this key and version' }];
       // The service checks that storage holds what the client says it uploaded.
@@ -188,70 +189,85 @@ export async function startCacheService(faults: CacheFaults = {}): Promise<Cache
         .getBlobClient(entry.blob)
         .getProperties()
         .catch(() => undefined);
-      if (stored?.contentLength !== Number(size_bytes))
-        return [200, { ok: false, message: `the uploaded archive is not ${size_bytes} bytes` }];
-      entry.sizeBytes = Number(size_bytes);
+      if (stored?.contentLength !== Number(size)) return [200, { ok: false, message: `the uploaded archive is not ${size} bytes` }];
+      entry.sizeBytes = Number(size);
       return [200, { ok: true, entry_id: String(entry.id) }];
     },
     GetCacheEntryDownloadURL: async (body) => {
       const { key, restore_keys: restoreKeys = [], version } = body as { key: string; restore_keys?: string[]; version: string };
       const entry = findEntry(entries, key, restoreKeys, version);
-      return [200, entry ? { ok: true, signed_download_url: signedUrl(entry.blob, 'r'), matched_key: entry.key } : { ok: false }];
+      return [200, entry ? { ok: true, signed_download_url: signedUrl(backend, entry.blob, 'r'), matched_key: entry.key } : { ok: false }];
     },
   };
+}
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+/** The twirp endpoint: routes, checks the token, plays a `failWith` fault, records every call. */
+function twirpHandler(rpcs: Record<string, Rpc>, secret: Buffer, calls: CacheCall[], faults: () => CacheFaults) {
+  const authorize = authorizer(secret);
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.url?.startsWith(SERVICE) ? req.url.slice(SERVICE.length) : '';
     const body = await readJson(req).catch(() => ({}));
     const answer = (status: number, json: object) => {
       calls.push({ method, body, status });
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
     };
-    const handler = rpc[method];
-    if (req.method !== 'POST' || !handler) return answer(404, { code: 'bad_route', msg: `no such method: ${req.method} ${req.url}` });
+    const rpc = rpcs[method];
+    if (req.method !== 'POST' || !rpc) return answer(404, { code: 'bad_route', msg: `no such method: ${req.method} ${req.url}` });
     const denied = authorize(req.headers.authorization, method === 'GetCacheEntryDownloadURL' ? READ : WRITE);
     if (denied) return answer(denied[0], { code: denied[0] === 401 ? 'unauthenticated' : 'permission_denied', msg: denied[1] });
-    if (service.faults.failWith)
-      return answer(service.faults.failWith, { code: 'internal', msg: 'the cache service is failing (test fault)' });
-    const [status, json] = await handler(body);
+    const failWith = faults().failWith;
+    if (failWith) return answer(failWith, { code: 'internal', msg: 'the cache service is failing (test fault)' });
+    const [status, json] = await rpc(body);
     return answer(status, json);
   };
+}
 
+export async function startCacheService(faults: CacheFaults = {}): Promise<CacheService> {
+  const azurite = await startAzurite();
+  let storageProxy: FaultProxy | undefined;
   const sockets = new Set<Socket>();
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: Error) => res.writeHead(500).end(JSON.stringify({ code: 'internal', msg: err.message })));
-  });
-  trackSockets(server, sockets);
-  let port: number;
+  const server = createServer();
   try {
-    port = await listenOnLoopback(server);
+    storageProxy = await startFaultProxy(new URL(azurite.blobEndpoint).origin);
+    const container = new BlobServiceClient(azurite.blobEndpoint, azurite.credential).getContainerClient(CONTAINER);
+    await container.create();
+    const secret = randomBytes(32);
+    const calls: CacheCall[] = [];
+    const backend: Backend = { entries: [], signatures: [], container, credential: azurite.credential, faults: () => service.faults };
+    const handle = twirpHandler(cacheRpcs(backend), secret, calls, backend.faults);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      handle(req, res).catch((err: Error) => res.writeHead(500).end(JSON.stringify({ code: 'internal', msg: err.message })));
+    });
+    trackSockets(server, sockets);
+    const url = `http://127.0.0.1:${await listenOnLoopback(server)}/`;
+    const proxy = storageProxy;
+    let stopping: Promise<void> | undefined;
+    const service: CacheService = {
+      url,
+      env: {
+        ACTIONS_CACHE_SERVICE_V2: 'true',
+        ACTIONS_RESULTS_URL: url,
+        ACTIONS_RUNTIME_TOKEN: runtimeToken(secret),
+        HTTP_PROXY: proxy.url,
+        NO_PROXY: '127.0.0.1,localhost',
+      },
+      storageProxy: proxy,
+      entries: backend.entries,
+      calls,
+      signatures: backend.signatures,
+      azurite,
+      faults,
+      stop: () =>
+        (stopping ??= (async () => {
+          for (const s of sockets) s.destroy();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+          await Promise.all([azurite.stop(), proxy.stop()]);
+        })()),
+    };
+    return service;
   } catch (err) {
-    await Promise.all([azurite.stop(), storageProxy.stop()]);
+    server.close();
+    await Promise.all([azurite.stop(), storageProxy?.stop()]);
     throw err;
   }
-  const url = `http://127.0.0.1:${port}/`;
-  let stopping: Promise<void> | undefined;
-  const service: CacheService = {
-    url,
-    env: {
-      ACTIONS_CACHE_SERVICE_V2: 'true',
-      ACTIONS_RESULTS_URL: url,
-      ACTIONS_RUNTIME_TOKEN: token,
-      HTTP_PROXY: storageProxy.url,
-      NO_PROXY: '127.0.0.1,localhost',
-    },
-    storageProxy,
-    entries,
-    calls,
-    signatures,
-    azurite,
-    faults,
-    stop: () =>
-      (stopping ??= (async () => {
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await Promise.all([azurite.stop(), storageProxy.stop()]);
-      })()),
-  };
-  return service;
 }
