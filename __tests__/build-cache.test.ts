@@ -29,7 +29,7 @@ function alive(pid: number): boolean {
 describe('runWorker', () => {
   it('returns what the worker answers on fd 3', async () => {
     const worker = script('answer', `writeSync(3, JSON.stringify({ value: JSON.parse(process.argv[2]).key }));`);
-    expect(await runWorker({ op: 'save', paths: ['/x'], key: 'k-1' }, 10_000, worker)).toEqual({ value: 'k-1' });
+    expect(await runWorker({ op: 'save', paths: ['/x'], key: 'k-1' }, { timeoutMs: 10_000, script: worker })).toEqual({ value: 'k-1' });
   });
 
   it("turns the client's first warning or error into the answer's error, unescaped and without Azure request ids", async () => {
@@ -41,7 +41,7 @@ describe('runWorker', () => {
         `writeSync(3, JSON.stringify({ value: -1 }));`,
       ].join('\n'),
     );
-    expect(await runWorker({ op: 'save', paths: ['/x'], key: 'k' }, 10_000, worker)).toEqual({
+    expect(await runWorker({ op: 'save', paths: ['/x'], key: 'k' }, { timeoutMs: 10_000, script: worker })).toEqual({
       error: 'uploading the cache archive failed: refused.',
     });
   });
@@ -53,7 +53,7 @@ describe('runWorker', () => {
       `const c = spawn('sleep', ['300'], { stdio: 'ignore' });\nwriteFileSync(${JSON.stringify(pidFile)}, String(c.pid));\nsetInterval(() => {}, 1000);`,
     );
     const started = Date.now();
-    const answer = await runWorker({ op: 'restore', paths: ['/x'], key: 'k', restoreKeys: [] }, 1500, worker);
+    const answer = await runWorker({ op: 'restore', paths: ['/x'], key: 'k', restoreKeys: [] }, { timeoutMs: 1500, script: worker });
     expect(answer).toEqual({ error: 'not finished after 1.5 s (cache-timeout), so stopped' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
     const grandchild = Number(readFileSync(pidFile, 'utf8'));
@@ -66,15 +66,28 @@ describe('runWorker', () => {
     }
   });
 
+  it('stops the worker when the job is cancelled', async () => {
+    const worker = script('waits', `setInterval(() => {}, 1000);`);
+    const cancel = new AbortController();
+    const pending = runWorker({ op: 'save', paths: ['/x'], key: 'k' }, { timeoutMs: 60_000, signal: cancel.signal, script: worker });
+    setTimeout(() => cancel.abort(), 200);
+    expect(await pending).toEqual({ error: 'cancelled' });
+    expect(await runWorker({ op: 'available' }, { timeoutMs: 60_000, signal: cancel.signal, script: worker })).toEqual({
+      error: 'cancelled',
+    });
+  });
+
   it('names a missing worker script instead of starting it', async () => {
     const missing = join(dir, 'cache-worker', 'index.js');
-    expect(await runWorker({ op: 'available' }, 10_000, missing)).toEqual({
+    expect(await runWorker({ op: 'available' }, { timeoutMs: 10_000, script: missing })).toEqual({
       error: `the cache worker ${missing} is missing; run npm run build`,
     });
   });
 
   it('says so when the worker ends without an answer', async () => {
     const worker = script('silent', `process.exit(0);`);
-    expect(await runWorker({ op: 'available' }, 10_000, worker)).toEqual({ error: 'the cache worker ended without an answer' });
+    expect(await runWorker({ op: 'available' }, { timeoutMs: 10_000, script: worker })).toEqual({
+      error: 'the cache worker ended without an answer',
+    });
   });
 });

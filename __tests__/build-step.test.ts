@@ -127,7 +127,7 @@ describe('runBuildStep with the cache module spied on', () => {
   it('restores, builds and saves on a miss', async () => {
     const { cache, calls } = spyCache(() => undefined);
     const { host } = recordingHost();
-    const result = await runBuildStep(opts(), host, () => cache);
+    const result = await runBuildStep(opts(), host, { loadCache: () => cache });
     const { key, prefix } = await cacheKeyFor(opts());
     expect(calls.restore).toEqual([[[join(homedir(), '.cargo/registry'), join(dir, 'target')], key, [prefix]]]);
     expect(calls.save).toEqual([[[join(homedir(), '.cargo/registry'), join(dir, 'target')], key]]);
@@ -136,14 +136,14 @@ describe('runBuildStep with the cache module spied on', () => {
 
   it('reports a hit and does not save again on an exact match', async () => {
     const { cache, calls } = spyCache((key) => key);
-    const result = await runBuildStep(opts(), recordingHost().host, () => cache);
+    const result = await runBuildStep(opts(), recordingHost().host, { loadCache: () => cache });
     expect(result.cacheHit).toBe(true);
     expect(calls.save).toEqual([]);
   });
 
   it('treats a prefix match as a miss and saves', async () => {
     const { cache, calls } = spyCache(() => 'filters-linux-older');
-    const result = await runBuildStep(opts(), recordingHost().host, () => cache);
+    const result = await runBuildStep(opts(), recordingHost().host, { loadCache: () => cache });
     expect(result.cacheHit).toBe(false);
     expect(calls.save).toHaveLength(1);
   });
@@ -151,7 +151,7 @@ describe('runBuildStep with the cache module spied on', () => {
   it('builds on when the cache service fails, with one warning and no save', async () => {
     const { cache, calls } = spyCache(() => new Error('cache service unreachable'));
     const { host, warnings } = recordingHost();
-    const result = await runBuildStep(opts(), host, () => cache);
+    const result = await runBuildStep(opts(), host, { loadCache: () => cache });
     expect(result.cacheHit).toBe(false);
     expect(warnings).toEqual([
       expect.stringMatching(/restoring the build cache failed: cache service unreachable; building without it, and not saving it/),
@@ -165,7 +165,7 @@ describe('runBuildStep with the cache module spied on', () => {
       throw new Error('the cache worker ended without an answer');
     };
     const { host, warnings } = recordingHost();
-    const result = await runBuildStep(opts(), host, () => cache);
+    const result = await runBuildStep(opts(), host, { loadCache: () => cache });
     expect(result.cacheHit).toBe(false);
     expect(warnings).toEqual(['the cache client failed: the cache worker ended without an answer; building without cache-paths']);
     expect(calls).toEqual({ restore: [], save: [] });
@@ -179,7 +179,9 @@ describe('runBuildStep with the cache module spied on', () => {
     mkdirSync(join(dir, 'sub'), { recursive: true });
     writeFileSync(join(dir, 'sub', 'Cargo.lock'), 'x');
     const { cache } = spyCache(() => undefined);
-    await runBuildStep({ ...opts(), command: 'echo hi > made.txt', workingDirectory: join(dir, 'sub') }, recordingHost().host, () => cache);
+    await runBuildStep({ ...opts(), command: 'echo hi > made.txt', workingDirectory: join(dir, 'sub') }, recordingHost().host, {
+      loadCache: () => cache,
+    });
     expect(readFileSync(join(dir, 'sub', 'made.txt'), 'utf8')).toBe('hi\n');
   });
 });

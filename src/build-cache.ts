@@ -15,7 +15,7 @@
 // The client's own bounds still apply inside the deadline: each cache-service call makes at most
 // 5 attempts (about 30 s in all); a download segment gives up after SEGMENT_DOWNLOAD_TIMEOUT_MINS
 // (10 by default); the Azure SDK retries a failing storage request 4 times.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
@@ -54,31 +54,48 @@ function workerScript(): string {
   return candidates.find((path) => existsSync(path)) ?? (candidates[0] as string);
 }
 
-/** Runs one request in a worker; resolves with its answer, or an error saying what failed or timed out. */
-export function runWorker(request: CacheRequest, timeoutMs: number, script = workerScript()): Promise<CacheAnswer> {
+export interface WorkerOptions {
+  timeoutMs: number;
+  /** Cancels the call (the runner cancelling the job). */
+  signal?: AbortSignal;
+  script?: string;
+}
+
+/** Starts a worker; `stop` kills it with everything it started. */
+function spawnWorker(script: string, request: CacheRequest): { child: ChildProcess; stop: () => void } {
+  // Its own process group (on POSIX), so that stopping it stops tar and whatever else the client started.
+  const group = process.platform !== 'win32';
+  const child = spawn(process.execPath, [script, JSON.stringify(request)], {
+    stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+    detached: group,
+  });
+  const stop = () => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      if (group) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  return { child, stop };
+}
+
+/** Runs one request in a worker; resolves with its answer, or an error saying what failed or stopped it. */
+export function runWorker(request: CacheRequest, { timeoutMs, signal, script = workerScript() }: WorkerOptions): Promise<CacheAnswer> {
   if (!existsSync(script)) return Promise.resolve({ error: `the cache worker ${script} is missing; run npm run build` });
+  if (signal?.aborted) return Promise.resolve({ error: 'cancelled' });
   return new Promise((resolve) => {
-    // Its own process group (on POSIX), so that the deadline stops tar and whatever else the client started.
-    const group = process.platform !== 'win32';
-    const child = spawn(process.execPath, [script, JSON.stringify(request)], {
-      stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
-      detached: group,
-    });
-    const stop = () => {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        if (group) process.kill(-child.pid, 'SIGKILL');
-        else child.kill('SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    };
-    process.once('exit', stop);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const { child, stop } = spawnWorker(script, request);
+    let stopped: string | undefined;
+    const stopFor = (reason: string) => () => {
+      stopped ??= reason;
       stop();
-    }, timeoutMs);
+    };
+    const timer = setTimeout(stopFor(`not finished after ${timeoutMs / 1000} s (cache-timeout), so stopped`), timeoutMs);
+    const onAbort = stopFor('cancelled');
+    signal?.addEventListener('abort', onAbort);
+    process.once('exit', stop);
     const problems: string[] = [];
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       const match = PROBLEM.exec(line);
@@ -90,28 +107,29 @@ export function runWorker(request: CacheRequest, timeoutMs: number, script = wor
     child.on('error', (err) => problems.push(`the cache worker did not start: ${err.message}`));
     child.on('close', () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       process.off('exit', stop);
-      if (timedOut) resolve({ error: `not finished after ${timeoutMs / 1000} s (cache-timeout), so stopped` });
-      else if (problems[0] !== undefined) resolve({ error: problems[0] });
-      else resolve(answer ? (JSON.parse(answer) as CacheAnswer) : { error: 'the cache worker ended without an answer' });
+      const error = stopped ?? problems[0] ?? (answer ? undefined : 'the cache worker ended without an answer');
+      resolve(error !== undefined ? { error } : (JSON.parse(answer) as CacheAnswer));
     });
   });
 }
 
-async function call(request: CacheRequest, timeoutMs: number): Promise<CacheValue> {
-  const answer = await runWorker(request, timeoutMs);
+async function call(request: CacheRequest, options: WorkerOptions): Promise<CacheValue> {
+  const answer = await runWorker(request, options);
   if ('error' in answer) throw new Error(answer.error);
   return answer.value;
 }
 
-/** The GitHub cache, each call stopped after `timeoutMs`. */
-export function githubCache(timeoutMs: number): CacheModule {
+/** The GitHub cache, each call stopped after `timeoutMs` or when `signal` aborts. */
+export function githubCache(timeoutMs: number, signal?: AbortSignal): CacheModule {
+  const options: WorkerOptions = { timeoutMs, signal };
   return {
-    isFeatureAvailable: async () => (await call({ op: 'available' }, timeoutMs)) === true,
+    isFeatureAvailable: async () => (await call({ op: 'available' }, options)) === true,
     restoreCache: async (paths, key, restoreKeys = []) => {
-      const value = await call({ op: 'restore', paths, key, restoreKeys }, timeoutMs);
+      const value = await call({ op: 'restore', paths, key, restoreKeys }, options);
       return typeof value === 'string' ? value : undefined;
     },
-    saveCache: async (paths, key) => Number(await call({ op: 'save', paths, key }, timeoutMs)),
+    saveCache: async (paths, key) => Number(await call({ op: 'save', paths, key }, options)),
   };
 }

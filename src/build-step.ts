@@ -109,11 +109,15 @@ async function saveStep(cache: CacheModule, paths: string[], key: string, host: 
   }
 }
 
-export async function runBuildStep(
-  opts: BuildStepOptions,
-  host: Host,
-  loadCache: (opts: BuildStepOptions) => CacheModule = (o) => githubCache(o.cacheTimeoutMs),
-): Promise<BuildStepResult> {
+export interface BuildStepContext {
+  /** Cancels the cache calls (the runner cancelling the job). */
+  signal?: AbortSignal;
+  /** The cache to use; tests pass a spy. Default: the GitHub cache, each call bounded by `cache-timeout`. */
+  loadCache?: (opts: BuildStepOptions) => CacheModule;
+}
+
+export async function runBuildStep(opts: BuildStepOptions, host: Host, context: BuildStepContext = {}): Promise<BuildStepResult> {
+  const loadCache = context.loadCache ?? ((o: BuildStepOptions) => githubCache(o.cacheTimeoutMs, context.signal));
   const paths = opts.cachePaths.map((p) => resolvePath(p, opts.workingDirectory));
   const { cache, key, cacheHit } = await restoreStep(opts, paths, host, loadCache);
 

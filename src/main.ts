@@ -89,7 +89,7 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
   for (const secret of [options.password, options.githubToken]) if (secret) host.setSecret(secret);
   if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
   const build = options.build;
-  const built = build ? await host.group('Build', () => runBuildStep(build, host)) : undefined;
+  const built = build ? await host.group('Build', () => runBuildStep(build, host, { signal })) : undefined;
   // Set as soon as it is known, so a later failure still reports it.
   if (built) host.setOutput('cache-hit', String(built.cacheHit));
   const module = await checkModuleFile(options.wasm, options.variant === 'wasm').catch((err: unknown) => {
