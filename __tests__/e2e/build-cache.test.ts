@@ -184,28 +184,33 @@ describe('the build cache with the GitHub cache service v2 and Azurite storage',
   it('stops a restore that outlasts cache-timeout (storage never answers Get Blob Properties), warns once and builds without it', async () => {
     freshRunner(runner);
     const before = runner.service.calls.length;
+    const storageBefore = runner.service.storageProxy.requests.length;
     runner.service.storageProxy.addRule({ match: { method: 'HEAD' }, fault: { kind: 'stall', ms: 60_000 }, times: Infinity });
-    const run = await build(runner, 'stalled-head', { 'cache-timeout': '3' }).finally(() => runner.service.storageProxy.clearRules());
+    // A wide margin for starting the worker and the lookup: the stall, not a slow machine, must end it.
+    const run = await build(runner, 'stalled-head', { 'cache-timeout': '6' }).finally(() => runner.service.storageProxy.clearRules());
     expect(run.code, run.stdout).toBe(0);
     expect(run.outputs.image).toBe(`${registry.host}/cache/filter@${run.outputs.digest}`);
     expect(run.seen).toEqual(['none', 'none']);
     expect(warnings(run)).toEqual([
-      '::warning title=Build cache::restoring the build cache failed: not finished after 3 s (cache-timeout), so stopped; building without it, and not saving it',
+      '::warning title=Build cache::restoring the build cache failed: not finished after 6 s (cache-timeout), so stopped; building without it, and not saving it',
     ]);
     expect(runner.service.calls.slice(before).map((c) => c.method)).toEqual(['GetCacheEntryDownloadURL']);
+    expect(runner.service.storageProxy.requests.slice(storageBefore).map((r) => r.method)).toEqual(['HEAD']);
   });
 
   it('stops a save that outlasts cache-timeout (storage never answers the upload), warns once and still pushes', async () => {
     freshRunner(runner);
+    const storageBefore = runner.service.storageProxy.requests.length;
     runner.service.storageProxy.addRule({ match: { method: 'PUT' }, fault: { kind: 'stall', ms: 60_000 }, times: Infinity });
-    const run = await build(runner, 'stalled-put', { 'cache-key': 'stalled', 'cache-timeout': '3' }).finally(() =>
+    const run = await build(runner, 'stalled-put', { 'cache-key': 'stalled', 'cache-timeout': '6' }).finally(() =>
       runner.service.storageProxy.clearRules(),
     );
     expect(run.code, run.stdout).toBe(0);
     expect(run.outputs.image).toBe(`${registry.host}/cache/filter@${run.outputs.digest}`);
     expect(warnings(run)).toEqual([
-      '::warning title=Build cache::saving the build cache failed: not finished after 3 s (cache-timeout), so stopped',
+      '::warning title=Build cache::saving the build cache failed: not finished after 6 s (cache-timeout), so stopped',
     ]);
+    expect(runner.service.storageProxy.requests.slice(storageBefore).map((r) => r.method)).toEqual(['PUT']);
     expect(runner.service.entries.filter((e) => e.key.startsWith('stalled-') && e.sizeBytes !== undefined)).toEqual([]);
   });
 
