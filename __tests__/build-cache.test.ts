@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runWorker } from '../src/build-cache.js';
+import { passThrough, runWorker } from '../src/build-cache.js';
 
 let dir: string;
 beforeAll(() => {
@@ -89,5 +89,13 @@ describe('runWorker', () => {
     expect(await runWorker({ op: 'available' }, { timeoutMs: 10_000, script: worker })).toEqual({
       error: 'the cache worker ended without an answer',
     });
+  });
+
+  it("passes the client's mask and debug commands on, and defuses any other line that would read as a command", () => {
+    expect(passThrough('::add-mask::s3cr3t')).toBe('::add-mask::s3cr3t');
+    expect(passThrough('::debug::Cache Paths:')).toBe('::debug::Cache Paths:');
+    expect(passThrough('Cache hit for: k')).toBe('Cache hit for: k');
+    expect(passThrough('::set-output name=x::y')).toBe(': :set-output name=x::y');
+    expect(passThrough('  ::stop-commands::t')).toBe('  : :stop-commands::t');
   });
 });

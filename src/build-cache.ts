@@ -10,7 +10,7 @@
 // downloading), and returns "no match" or -1. The build cache is best effort, so the run gets one
 // warning that says what happened: the worker's `::warning::` and `::error::` lines are held back and
 // the first one becomes the call's error; every other line (progress, `::add-mask::` of the signed
-// URLs, `::debug::`) goes to stdout unchanged.
+// URLs, `::debug::`) goes to stdout, any other command defused (see passThrough).
 //
 // The client's own bounds still apply inside the deadline: each cache-service call makes at most
 // 5 attempts (about 30 s in all); a download segment gives up after SEGMENT_DOWNLOAD_TIMEOUT_MINS
@@ -42,6 +42,15 @@ function commandText(escaped: string): string {
     .replace(/^Failed to (?:restore|save): /, '')
     .replace(/^uploadCacheArchiveSDK: internal error uploading cache archive: /, 'uploading the cache archive failed: ')
     .trim();
+}
+
+/**
+ * A worker line for the runner: the client's own `::add-mask::` and `::debug::` commands as they are;
+ * any other line that would read as a workflow command (server text split over lines) defused.
+ */
+export function passThrough(line: string): string {
+  if (!line.trimStart().startsWith('::') || /^::(add-mask|debug)::/.test(line)) return line;
+  return line.replace('::', ': :');
 }
 
 /**
@@ -100,7 +109,7 @@ export function runWorker(request: CacheRequest, { timeoutMs, signal, script = w
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       const match = PROBLEM.exec(line);
       if (match) problems.push(commandText(match[1] as string));
-      else process.stdout.write(`${line}\n`);
+      else process.stdout.write(`${passThrough(line)}\n`);
     });
     let answer = '';
     (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (answer += d.toString()));
