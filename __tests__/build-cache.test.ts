@@ -95,7 +95,8 @@ describe('runWorker', () => {
     expect(passThrough('::add-mask::s3cr3t')).toBe('::add-mask::s3cr3t');
     expect(passThrough('::debug::Cache Paths:')).toBe('::debug::Cache Paths:');
     expect(passThrough('Cache hit for: k')).toBe('Cache hit for: k');
-    expect(passThrough('::set-output name=x::y')).toBe(': :set-output name=x::y');
-    expect(passThrough('  ::stop-commands::t')).toBe('  : :stop-commands::t');
+    expect(passThrough('::set-output name=x::y')).toBe('\\x3a:set-output name=x::y');
+    expect(passThrough('  ::stop-commands::t')).toBe('  \\x3a:stop-commands::t');
+    expect(passThrough('Failed: ##[error]x')).toBe('Failed: ##\\x5berror]x');
   });
 });

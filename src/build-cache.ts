@@ -10,7 +10,7 @@
 // downloading), and returns "no match" or -1. The build cache is best effort, so the run gets one
 // warning that says what happened: the worker's `::warning::` and `::error::` lines are held back and
 // the first one becomes the call's error; every other line (progress, `::add-mask::` of the signed
-// URLs, `::debug::`) goes to stdout, any other command defused (see passThrough).
+// URLs, `::debug::`) goes to stdout, made printable unless it is one of those two (see passThrough).
 //
 // The client's own bounds still apply inside the deadline: each cache-service call makes at most
 // 5 attempts (about 30 s in all); a download segment gives up after SEGMENT_DOWNLOAD_TIMEOUT_MINS
@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CacheModule } from './build-step.js';
+import { printable } from './log-text.js';
 
 export type CacheRequest =
   | { op: 'available' }
@@ -45,12 +46,11 @@ function commandText(escaped: string): string {
 }
 
 /**
- * A worker line for the runner: the client's own `::add-mask::` and `::debug::` commands as they are;
- * any other line that would read as a workflow command (server text split over lines) defused.
+ * A worker line for the runner: the client's own `::add-mask::` and `::debug::` commands as they are,
+ * any other line made printable (server text split over lines must not start a workflow command).
  */
 export function passThrough(line: string): string {
-  if (!line.trimStart().startsWith('::') || /^::(add-mask|debug)::/.test(line)) return line;
-  return line.replace('::', ': :');
+  return /^::(add-mask|debug)::/.test(line) ? line : printable(line);
 }
 
 /**
