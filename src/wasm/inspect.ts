@@ -9,8 +9,9 @@
 // from a file handle, so of a large module only the header, the section headers, the first bytes of a few
 // sections and the import and export sections are ever read.
 import { open } from 'node:fs/promises';
+import { hex, wasmKind, WasmFormatError, type ModuleKind } from './header.js';
 
-export type ModuleKind = 'core' | 'component';
+export { WasmFormatError, type ModuleKind };
 /** The proxy-wasm ABI a module declares by exporting a function `proxy_abi_version_<major>_<minor>_<patch>`. */
 export type ProxyAbi = '0.1.0' | '0.2.0' | '0.2.1';
 
@@ -47,27 +48,11 @@ export interface ModuleInfo {
   sections: SectionInfo[];
 }
 
-/** The binary is not a well-formed Wasm module or component; `offset` is where the problem was found. */
-export class WasmFormatError extends Error {
-  override name = 'WasmFormatError';
-  constructor(
-    message: string,
-    readonly offset: number,
-  ) {
-    super(`${message} at byte offset ${offset}`);
-  }
-}
-
 /**
  * A defensive cap on the number of sections. Real modules have a few dozen; without a cap a file made of
  * millions of tiny custom sections would build an enormous `sections` array.
  */
 export const MAX_SECTIONS = 100_000;
-
-const MAGIC = [0x00, 0x61, 0x73, 0x6d] as const;
-const CORE_VERSION = [0x01, 0x00, 0x00, 0x00] as const;
-/** Component-model preamble: version 0x000d, layer 1. */
-const COMPONENT_VERSION = [0x0d, 0x00, 0x01, 0x00] as const;
 
 /** Core section ids. */
 const Core = { Custom: 0, Import: 2, Function: 3, Export: 7, Code: 10, Data: 11, DataCount: 12, Tag: 13 } as const;
@@ -102,10 +87,6 @@ const ABI_EXPORTS: ReadonlyMap<string, ProxyAbi> = new Map([
 const ABI_ORDER: readonly ProxyAbi[] = ['0.1.0', '0.2.0', '0.2.1'];
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-function hex(bytes: ArrayLike<number>): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
-}
 
 /**
  * Reads values from `buf`, whose first byte sits at file offset `base`, never at or past index `end`.
@@ -316,118 +297,156 @@ function label(kind: ModuleKind, id: number): string {
   return kind === 'core' ? `${CORE_SECTION_NAMES[id] ?? 'unknown'} section (id ${id})` : `component section ${id}`;
 }
 
-function* parse(size: number): Generator<{ at: number; length: number }, ModuleInfo, Uint8Array> {
-  // --- Header: magic and version.
-  const head = yield { at: 0, length: 8 };
-  for (let i = 0; i < 4; i++) {
-    if (i >= head.length) {
-      throw new WasmFormatError('truncated: a WebAssembly binary starts with 00 61 73 6d and holds at least 8 bytes', i);
-    }
-    if (head[i] !== MAGIC[i]) {
-      throw new WasmFormatError(`not a WebAssembly binary: it starts with ${hex(head.subarray(0, 4))}, not 00 61 73 6d`, i);
-    }
-  }
-  if (head.length < 8) throw new WasmFormatError('truncated header: a WebAssembly binary holds at least 8 bytes', head.length);
-  const version = head.subarray(4, 8);
-  let kind: ModuleKind;
-  if (CORE_VERSION.every((b, i) => version[i] === b)) kind = 'core';
-  else if (COMPONENT_VERSION.every((b, i) => version[i] === b)) kind = 'component';
-  else {
-    throw new WasmFormatError(`unsupported WebAssembly version ${hex(version)} (01 00 00 00 is a core module, 0d 00 01 00 a component)`, 4);
-  }
+/** A byte range the parser asks its driver for; the answer holds at most `length` bytes from `at`. */
+interface Need {
+  at: number;
+  length: number;
+}
+/** A step of the parser: it yields the ranges it needs and is resumed with their bytes. */
+type Reader<T> = Generator<Need, T, Uint8Array>;
 
-  // --- Sections.
+/** A leading count of a core section and where its section starts. */
+interface Count {
+  count: number;
+  at: number;
+}
+/** Counts that must agree in a core module; a cut at a section boundary usually breaks them. */
+interface CoreCounts {
+  functions?: Count;
+  bodies?: Count;
+  dataCount?: Count;
+  dataSegments?: Count;
+}
+/** The core sections of which only the leading count is read, and where it is kept. */
+const COUNTED: ReadonlyMap<number, keyof CoreCounts> = new Map([
+  [Core.Function, 'functions'],
+  [Core.Code, 'bodies'],
+  [Core.Data, 'dataSegments'],
+  [Core.DataCount, 'dataCount'],
+]);
+
+/** What the sections add up to, as they are read. */
+interface Tally {
+  imports: number;
+  exports: number;
+  exportNames: string[];
+  proxyAbi: ProxyAbi | null;
+  counts: CoreCounts;
+}
+
+function* parse(size: number): Reader<ModuleInfo> {
+  const kind = wasmKind(yield { at: 0, length: 8 });
   const sections: SectionInfo[] = [];
   const seen = new Set<number>();
-  let imports = 0;
-  let exports = 0;
-  let exportNames: string[] = [];
-  let proxyAbi: ProxyAbi | null = null;
-  // Counts that must agree in a core module; a cut at a section boundary usually breaks them.
-  let functions: { count: number; at: number } | undefined;
-  let bodies: { count: number; at: number } | undefined;
-  let dataCount: { count: number; at: number } | undefined;
-  let dataSegments: { count: number; at: number } | undefined;
-
+  const tally: Tally = { imports: 0, exports: 0, exportNames: [], proxyAbi: null, counts: {} };
   let pos = 8;
   while (pos < size) {
     if (sections.length >= MAX_SECTIONS) throw new WasmFormatError(`more than ${MAX_SECTIONS} sections`, pos);
     // The id byte and at most 5 bytes of size.
-    const header = yield { at: pos, length: 6 };
-    const hc = new Cursor(header, pos, header.length, 'the file');
-    const id = hc.byte('section id');
-    const maxId = kind === 'core' ? Core.Tag : COMPONENT_MAX_ID;
-    if (id > maxId) hc.fail(`unknown section id ${id}`, pos);
-    const sizeAt = hc.offset;
-    const payload = hc.u32(`${label(kind, id)} size`);
-    const start = hc.offset;
-    if (payload > size - start) {
-      throw new WasmFormatError(`${label(kind, id)} declares ${payload} bytes but only ${size - start} remain in the file`, sizeAt);
+    const section = readSectionHeader(kind, size, pos, yield { at: pos, length: 6 });
+    if (kind === 'core' && section.id !== Core.Custom) {
+      if (seen.has(section.id)) throw new WasmFormatError(`a second ${label(kind, section.id)}`, pos);
+      seen.add(section.id);
     }
-    if (kind === 'core' && id !== Core.Custom) {
-      if (seen.has(id)) throw new WasmFormatError(`a second ${label(kind, id)}`, pos);
-      seen.add(id);
-    }
-    sections.push({ id, offset: start, size: payload });
-    const region = `the ${label(kind, id)}`;
-
-    if (id === Core.Custom) {
-      // Custom sections (the same in both layers) start with a name; the rest is opaque.
-      const opening = yield { at: start, length: Math.min(payload, 5) };
-      const c = new Cursor(opening, start, opening.length, region);
-      const nameLength = c.u32('custom section name length');
-      if (nameLength > payload - c.pos) c.fail(`custom section name runs past the end of ${region}`);
-    } else if (kind === 'core' && (id === Core.Import || id === Core.Export)) {
-      const body = yield { at: start, length: payload };
-      const c = new Cursor(body, start, payload, region);
-      if (id === Core.Import) {
-        imports = parseImports(c);
-      } else {
-        const parsed = parseExports(c);
-        exportNames = parsed.names;
-        exports = parsed.names.length;
-        proxyAbi = parsed.proxyAbi;
-      }
-      if (c.remaining > 0) c.fail(`unexpected bytes after the last entry of ${region}`);
-    } else if (kind === 'core' && (id === Core.Function || id === Core.Code || id === Core.Data || id === Core.DataCount)) {
-      // Only the leading count (a data count section is nothing else).
-      const opening = yield { at: start, length: Math.min(payload, 5) };
-      const c = new Cursor(opening, start, opening.length, region);
-      const count = { count: c.u32(id === Core.DataCount ? 'data count' : 'entry count'), at: start };
-      if (id === Core.DataCount && c.pos !== payload) c.fail(`unexpected bytes after the count in ${region}`);
-      if (id === Core.Function) functions = count;
-      else if (id === Core.Code) bodies = count;
-      else if (id === Core.Data) dataSegments = count;
-      else dataCount = count;
-    } else if (kind === 'component' && (id === COMPONENT_IMPORT || id === COMPONENT_EXPORT)) {
-      // Only the leading vector count; the entries are not decoded.
-      const opening = yield { at: start, length: Math.min(payload, 5) };
-      const c = new Cursor(opening, start, opening.length, region);
-      const count = c.u32(id === COMPONENT_IMPORT ? 'import count' : 'export count');
-      if (id === COMPONENT_IMPORT) imports += count;
-      else exports += count;
-    }
-    pos = start + payload;
+    sections.push(section);
+    yield* readSection(kind, section, tally);
+    pos = section.offset + section.size;
   }
-
-  if (kind === 'core') {
-    const declared = functions?.count ?? 0;
-    const defined = bodies?.count ?? 0;
-    if (declared !== defined) {
-      throw new WasmFormatError(
-        `the function section declares ${declared} functions but the code section holds ${defined} bodies (truncated?)`,
-        bodies ? bodies.at : size,
-      );
-    }
-    if (dataCount && dataCount.count !== (dataSegments?.count ?? 0)) {
-      throw new WasmFormatError(
-        `the data count section declares ${dataCount.count} segments but the data section holds ${dataSegments?.count ?? 0} (truncated?)`,
-        dataSegments ? dataSegments.at : size,
-      );
-    }
-  }
-
+  if (kind === 'core') checkCoreCounts(tally.counts, size);
+  const { imports, exports, exportNames, proxyAbi } = tally;
   return { kind, size, imports, exports, exportNames, proxyAbi, sections };
+}
+
+/** The id and payload of the section whose header starts at `pos`; `header` holds its first bytes. */
+function readSectionHeader(kind: ModuleKind, size: number, pos: number, header: Uint8Array): SectionInfo {
+  const hc = new Cursor(header, pos, header.length, 'the file');
+  const id = hc.byte('section id');
+  const maxId = kind === 'core' ? Core.Tag : COMPONENT_MAX_ID;
+  if (id > maxId) hc.fail(`unknown section id ${id}`, pos);
+  const sizeAt = hc.offset;
+  const payload = hc.u32(`${label(kind, id)} size`);
+  const start = hc.offset;
+  if (payload > size - start) {
+    throw new WasmFormatError(`${label(kind, id)} declares ${payload} bytes but only ${size - start} remain in the file`, sizeAt);
+  }
+  return { id, offset: start, size: payload };
+}
+
+/** Reads what the module's summary needs from one section's payload; other sections are skipped unread. */
+function* readSection(kind: ModuleKind, section: SectionInfo, tally: Tally): Reader<void> {
+  const { id } = section;
+  const region = `the ${label(kind, id)}`;
+  if (id === Core.Custom) {
+    // Custom sections (the same in both layers) start with a name; the rest is opaque.
+    const c = yield* opening(section, region);
+    const nameLength = c.u32('custom section name length');
+    if (nameLength > section.size - c.pos) c.fail(`custom section name runs past the end of ${region}`);
+  } else if (kind === 'component') {
+    if (id === COMPONENT_IMPORT || id === COMPONENT_EXPORT) yield* readComponentCount(section, region, tally);
+  } else if (id === Core.Import || id === Core.Export) {
+    yield* readCoreEntries(section, region, tally);
+  } else {
+    const key = COUNTED.get(id);
+    if (key) tally.counts[key] = yield* readCoreCount(section, region);
+  }
+}
+
+/** A cursor over the first bytes of a section: enough for a leading LEB128 count or name length. */
+function* opening(section: SectionInfo, region: string): Reader<Cursor> {
+  const bytes = yield { at: section.offset, length: Math.min(section.size, 5) };
+  return new Cursor(bytes, section.offset, bytes.length, region);
+}
+
+/** A core import or export section, read whole and every entry decoded. */
+function* readCoreEntries(section: SectionInfo, region: string, tally: Tally): Reader<void> {
+  const body = yield { at: section.offset, length: section.size };
+  const c = new Cursor(body, section.offset, section.size, region);
+  if (section.id === Core.Import) {
+    tally.imports = parseImports(c);
+  } else {
+    const parsed = parseExports(c);
+    tally.exportNames = parsed.names;
+    tally.exports = parsed.names.length;
+    tally.proxyAbi = parsed.proxyAbi;
+  }
+  if (c.remaining > 0) c.fail(`unexpected bytes after the last entry of ${region}`);
+}
+
+/** Only the leading count of a function, code or data section (a data count section is nothing else). */
+function* readCoreCount(section: SectionInfo, region: string): Reader<Count> {
+  const isDataCount = section.id === Core.DataCount;
+  const c = yield* opening(section, region);
+  const count = { count: c.u32(isDataCount ? 'data count' : 'entry count'), at: section.offset };
+  if (isDataCount && c.pos !== section.size) c.fail(`unexpected bytes after the count in ${region}`);
+  return count;
+}
+
+/** Only the leading vector count of a component's import or export section; the entries are not decoded. */
+function* readComponentCount(section: SectionInfo, region: string, tally: Tally): Reader<void> {
+  const isImport = section.id === COMPONENT_IMPORT;
+  const c = yield* opening(section, region);
+  const count = c.u32(isImport ? 'import count' : 'export count');
+  if (isImport) tally.imports += count;
+  else tally.exports += count;
+}
+
+/** Function and code counts must agree, and the data count (when present) with the data section's. */
+function checkCoreCounts(counts: CoreCounts, size: number): void {
+  const { functions, bodies, dataCount, dataSegments } = counts;
+  const declared = functions?.count ?? 0;
+  const defined = bodies?.count ?? 0;
+  if (declared !== defined) {
+    throw new WasmFormatError(
+      `the function section declares ${declared} functions but the code section holds ${defined} bodies (truncated?)`,
+      bodies ? bodies.at : size,
+    );
+  }
+  if (dataCount && dataCount.count !== (dataSegments?.count ?? 0)) {
+    throw new WasmFormatError(
+      `the data count section declares ${dataCount.count} segments but the data section holds ${dataSegments?.count ?? 0} (truncated?)`,
+      dataSegments ? dataSegments.at : size,
+    );
+  }
 }
 
 /** Parses the structure of a Wasm binary held in memory. Throws WasmFormatError when it is malformed. */

@@ -2,19 +2,13 @@
 import { open, stat } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { MAX_MODULE_BYTES } from '../image/mediatypes.js';
-
-const MAGIC = [0x00, 0x61, 0x73, 0x6d];
-const CORE_VERSION = [0x01, 0x00, 0x00, 0x00];
+import { hex, readWasmHeader, WASM_HEADER_BYTES } from './header.js';
 
 export interface ModuleFile {
   path: string;
   size: number;
   /** A core module (version 1) or a component (layer 1), read from the header. */
   kind: 'core' | 'component';
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
 /**
@@ -38,29 +32,33 @@ export async function checkModuleFile(path: string, allowComponent = false): Pro
       `${path} is ${info.size} bytes, over the ${MAX_MODULE_BYTES}-byte limit Istio and Envoy Gateway load; strip debug sections (e.g. wasm-opt --strip-debug) or build in release mode`,
     );
   }
-  const head = new Uint8Array(8);
+  const head = await readHead(path);
+  const header = readWasmHeader(head);
+  if ('problem' in header) {
+    throw new InputError(
+      'wasm',
+      header.problem === 'version'
+        ? `${path} has an unsupported WebAssembly version (${hex(head.subarray(4, 8))}); Envoy loads core modules of version 1`
+        : `${path} is not a WebAssembly binary (it must start with 00 61 73 6d and hold at least 8 bytes; found ${hex(head) || 'nothing'}); if it is .wat text, compile it with wat2wasm`,
+    );
+  }
+  if (header.kind === 'component' && !allowComponent) {
+    throw new InputError(
+      'wasm',
+      `${path} is a WebAssembly component, which Envoy and Istio cannot load; build a core module (e.g. --target wasm32-wasip1 without componentizing), or use variant: wasm for wasmtime-based runtimes`,
+    );
+  }
+  return { path, size: info.size, kind: header.kind };
+}
+
+/** The file's first bytes: its header, or all of it when it is shorter. */
+async function readHead(path: string): Promise<Uint8Array> {
+  const head = new Uint8Array(WASM_HEADER_BYTES);
   const fh = await open(path, 'r');
-  let read: number;
   try {
-    ({ bytesRead: read } = await fh.read(head, 0, 8, 0));
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return head.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
-  if (read < 8 || MAGIC.some((b, i) => head[i] !== b)) {
-    throw new InputError(
-      'wasm',
-      `${path} is not a WebAssembly binary (it must start with 00 61 73 6d and hold at least 8 bytes; found ${hex(head.subarray(0, read)) || 'nothing'}); if it is .wat text, compile it with wat2wasm`,
-    );
-  }
-  const component = head[4] === 0x0d && head[5] === 0x00 && head[6] === 0x01 && head[7] === 0x00;
-  if (component && allowComponent) return { path, size: info.size, kind: 'component' };
-  if (CORE_VERSION.some((b, i) => head[4 + i] !== b)) {
-    throw new InputError(
-      'wasm',
-      component
-        ? `${path} is a WebAssembly component, which Envoy and Istio cannot load; build a core module (e.g. --target wasm32-wasip1 without componentizing), or use variant: wasm for wasmtime-based runtimes`
-        : `${path} has an unsupported WebAssembly version (${hex(head.subarray(4, 8))}); Envoy loads core modules of version 1`,
-    );
-  }
-  return { path, size: info.size, kind: 'core' };
 }
