@@ -8,7 +8,9 @@ import {
   noRetries,
   RetriesExhausted,
   retryAfterMs,
+  SYSTEM_CLOCK,
   withRetries,
+  type RetryClock,
   type RetryPolicy,
 } from '../src/registry/retry.js';
 
@@ -19,6 +21,22 @@ const res = (status: number, headers: Record<string, string> = {}): HttpResponse
   body: Buffer.alloc(0),
 });
 const fast: RetryPolicy = { retries: 3, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 50 };
+
+/** A clock that records every wait asked of it and returns at once: no assertion depends on real time. */
+function recordingClock(now = 0, random = 0): { clock: RetryClock; waits: number[]; signals: Array<AbortSignal | undefined> } {
+  const waits: number[] = [];
+  const signals: Array<AbortSignal | undefined> = [];
+  const clock: RetryClock = {
+    now: () => now,
+    sleep: (ms, signal) => {
+      waits.push(ms);
+      signals.push(signal);
+      return Promise.resolve();
+    },
+    random: () => random,
+  };
+  return { clock, waits, signals };
+}
 
 describe('retry policy', () => {
   it('retries 408, 429 and 5xx but not 4xx or 501', () => {
@@ -51,38 +69,73 @@ describe('retry policy', () => {
     expect(backoffMs(p, 8, () => 1)).toBe(1000);
   });
 
-  it('gives up after retries + 1 attempts and says so', async () => {
+  it('gives up after retries + 1 attempts and says so, backing off between them', async () => {
     const warnings: string[] = [];
+    const { clock, waits } = recordingClock();
     let calls = 0;
     await expect(
       withRetries(
         'doing it',
-        fast,
+        { retries: 3, baseDelayMs: 1000, maxDelayMs: 3000, maxRetryAfterMs: 60_000 },
         (m) => warnings.push(m),
         async () => {
           calls++;
           return { retry: 'HTTP 503', response: res(503) };
         },
+        undefined,
+        clock,
       ),
     ).rejects.toThrow('doing it failed after 4 attempts: HTTP 503');
     expect(calls).toBe(4);
-    expect(warnings).toHaveLength(3);
-    expect(warnings[0]).toMatch(/doing it: HTTP 503; retrying in .* \(attempt 2 of 4\)/);
+    // Jitter 0: half of 1 s, 2 s, then the 3 s cap.
+    expect(waits).toEqual([500, 1000, 1500]);
+    expect(warnings).toEqual([
+      'doing it: HTTP 503; retrying in 0.5 s (attempt 2 of 4)',
+      'doing it: HTTP 503; retrying in 1.0 s (attempt 3 of 4)',
+      'doing it: HTTP 503; retrying in 1.5 s (attempt 4 of 4)',
+    ]);
   });
 
-  it('honours Retry-After up to the cap', async () => {
-    const started = Date.now();
+  it('honours Retry-After in seconds or as a date on its clock, up to the cap', async () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const { clock, waits } = recordingClock(now, 1);
+    const answers = [
+      res(429, { 'retry-after': '100' }), // over the cap
+      res(503, { 'retry-after': '2' }),
+      res(503, { 'retry-after': 'Thu, 01 Jan 2026 00:00:05 GMT' }), // 5 s after the clock's now
+      res(503, { 'retry-after': 'soon' }), // unreadable: the back-off instead
+    ];
     let calls = 0;
     const value = await withRetries(
       'x',
-      { ...fast, maxRetryAfterMs: 300 },
+      { retries: 4, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 30_000 },
       () => undefined,
-      async () => (++calls === 1 ? { retry: '429', response: res(429, { 'retry-after': '100' }) } : { done: 'ok' }),
+      async () => {
+        const response = answers[calls++];
+        return response ? { retry: String(response.status), response } : { done: 'ok' };
+      },
+      undefined,
+      clock,
     );
     expect(value).toBe('ok');
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(2000);
+    expect(calls).toBe(5);
+    expect(waits).toEqual([30_000, 2000, 5000, 800]);
+  });
+
+  it('hands the cancellation signal to the wait; the system clock stops waiting when it aborts', async () => {
+    const { clock, signals } = recordingClock();
+    const controller = new AbortController();
+    let calls = 0;
+    await withRetries(
+      'x',
+      fast,
+      () => undefined,
+      async () => (++calls === 1 ? { retry: '503' } : { done: 'ok' }),
+      controller.signal,
+      clock,
+    );
+    expect(signals).toEqual([controller.signal]);
+    await expect(SYSTEM_CLOCK.sleep(60_000, AbortSignal.abort())).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('does not retry with retries: 0', async () => {

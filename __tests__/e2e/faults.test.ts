@@ -78,7 +78,7 @@ interface Scenario {
   rules: FaultRule[];
   retries?: number;
   timeoutMs?: number;
-  expect: { ok: true; minMs?: number } | { ok: false; message: RegExp; attempts?: number };
+  expect: { ok: true; warning?: RegExp } | { ok: false; message: RegExp; attempts?: number };
 }
 
 const status = (s: number, headers?: Record<string, string>, body?: string): Fault => ({ kind: 'status', status: s, headers, body });
@@ -96,7 +96,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: '429 with Retry-After in seconds',
     rules: [{ match: MANIFEST_PUT, fault: status(429, { 'Retry-After': '1' }) }],
-    expect: { ok: true, minMs: 950 },
+    expect: { ok: true, warning: /HTTP 429.*retrying in 1\.0 s/ },
   },
   {
     name: '429 with Retry-After as an HTTP date',
@@ -165,7 +165,6 @@ describe('fault scenarios through the proxy', () => {
   it.each(SCENARIOS)('$name', async (scenario) => {
     for (const rule of scenario.rules) proxy.addRule(rule);
     const ref = `${repo('s')}:1`;
-    const started = Date.now();
     const overrides = {
       ...creds(),
       ...(scenario.timeoutMs ? { timeoutMs: scenario.timeoutMs } : {}),
@@ -179,7 +178,8 @@ describe('fault scenarios through the proxy', () => {
       expect(await tagDigest(ref)).toBe(clean);
       expect(log.warnings.length, 'each retry is logged as a warning').toBeGreaterThan(0);
       expect(log.warnings.every((w) => /retrying in|resuming/.test(w))).toBe(true);
-      if (scenario.expect.minMs) expect(Date.now() - started).toBeGreaterThanOrEqual(scenario.expect.minMs);
+      // The wait the registry asked for, as the retry layer scheduled it (its clock is tested in retry.test.ts).
+      if (scenario.expect.warning) expect(log.warnings.join('\n')).toMatch(scenario.expect.warning);
       expectNoSecrets([...log.warnings, ...log.infos], [reg.password as string]);
     } else {
       const { error, log } = await pushError(packed, [ref], overrides);

@@ -18,6 +18,21 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 4, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
 
+/** Time and chance as the retry layer sees them: the system's, or a test's own so no test waits on a clock. */
+export interface RetryClock {
+  now(): number;
+  /** Resolves after `ms`; rejects with an AbortError when `signal` aborts first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** A number in [0, 1) for the back-off jitter. */
+  random(): number;
+}
+
+export const SYSTEM_CLOCK: RetryClock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : undefined),
+  random: () => Math.random(),
+};
+
 /** Network failures worth another try: the same request may well go through. */
 const RETRYABLE_CODES = new Set([
   'ECONNRESET',
@@ -68,7 +83,7 @@ export function noRetries(policy: RetryPolicy): RetryPolicy {
 
 /**
  * Runs `attempt` until it is done, retrying retryable network errors and what it reports as retryable.
- * `what` names the step in warnings and in the final error.
+ * `what` names the step in warnings and in the final error. `clock` waits between attempts.
  */
 export async function withRetries<T>(
   what: string,
@@ -76,6 +91,7 @@ export async function withRetries<T>(
   warn: (message: string) => void,
   attempt: (n: number) => Promise<Attempt<T>>,
   signal?: AbortSignal,
+  clock: RetryClock = SYSTEM_CLOCK,
 ): Promise<T> {
   for (let n = 0; ; n++) {
     let outcome: Attempt<T>;
@@ -92,9 +108,9 @@ export async function withRetries<T>(
       const status = outcome.response?.status ?? 0;
       throw new RetriesExhausted(`${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${outcome.retry}`, status);
     }
-    const after = outcome.response ? retryAfterMs(outcome.response) : undefined;
-    const delay = after !== undefined ? Math.min(after, policy.maxRetryAfterMs) : backoffMs(policy, n);
+    const after = outcome.response ? retryAfterMs(outcome.response, clock.now()) : undefined;
+    const delay = after !== undefined ? Math.min(after, policy.maxRetryAfterMs) : backoffMs(policy, n, clock.random);
     warn(`${what}: ${outcome.retry}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempts + 1} of ${policy.retries + 1})`);
-    await sleep(delay, undefined, signal ? { signal } : undefined);
+    await clock.sleep(delay, signal);
   }
 }
