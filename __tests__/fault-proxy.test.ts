@@ -354,10 +354,9 @@ describe('faults', () => {
   it('stall: silence past the client timeout, then a closed connection', async () => {
     const upstreamBefore = seenPath('/v2/').length;
     proxy.addRule({ match: { path: /^\/v2\/$/ }, fault: { kind: 'stall', ms: 5000 } });
-    const started = Date.now();
     const err = await fetch(`${proxy.url}/v2/`, { signal: AbortSignal.timeout(300) }).catch((e: Error) => e);
+    // A TimeoutError, not a reset: the client's 300 ms timeout ended it while the proxy still held the request.
     expect((err as Error).name).toBe('TimeoutError');
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(last()).toMatchObject({ status: 'stall', faulted: 'stall' });
 
     proxy.addRule({ match: { path: /^\/v2\/$/ }, fault: { kind: 'stall', ms: 300 } });
@@ -563,7 +562,8 @@ describe('rules and random faults', () => {
     const t0 = Date.now();
     await p.stop();
     expect(await outcomes).toEqual(['cut', 'cut', 'cut']);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // Cut by stop(), well before the clients' own 10 s timeouts would have cut them (no tight bound: slow machines).
+    expect(Date.now() - t0).toBeLessThan(5000);
     await p.stop(); // idempotent
   });
 });
