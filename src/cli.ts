@@ -1,19 +1,30 @@
 // The command-line interface: the same options (flags named like the action's inputs) and the same core.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { printableHost, type Host } from './host.js';
 import { InputError } from './errors.js';
-import { parseOptions } from './inputs.js';
+import { INPUT_DEFAULTS, parseList, parseOptions } from './inputs.js';
 import { printable } from './log-text.js';
 import { runJob } from './main.js';
+import { closeIdleConnections } from './registry/http.js';
 import { maskWrites, SecretMasker } from './secrets.js';
+import type { SourceOptions } from './source/registry-image.js';
+import { inspectRemote, verifyRemote } from './source/remote.js';
 
 const USAGE = `Usage: wasm-image <command> [options]
 
 Commands:
-  build    package the module (and write --oci-layout); never touches the network
-  push     package the module and push it to every --tag
+  build        package the module (and write --oci-layout); never touches the network
+  push         package the module (or take --from-oci-layout / --from-image) and push it to every --tag
+  inspect REF  print as JSON what a consumer detects for an image in a registry (REF: a tag or @sha256:…)
+  verify REF   check an image in a registry as the action's verify does (Istio/Envoy Gateway or CNCF rules)
 
 Options (the action's inputs; list options may be repeated):
-  --wasm PATH                 module to package (required)
+  --wasm PATH                 module to package (or one of the next two)
+  --from-oci-layout DIR       publish the image in an OCI layout an earlier run wrote, byte for byte
+  --from-ref NAME             the layout entry's ref name, when it holds several images
+  --from-image REF@DIGEST     promote an image already pushed (registry/repository@sha256:…), same digest
   --variant compat|oci|wasm   image variant (default compat)
   --media-types oci|docker    compat only: OCI (default) or Docker schema 2 media types
   --platform OS/ARCH[/VAR]    compat only: the config's platform (default linux/amd64)
@@ -56,6 +67,9 @@ const ALIASES: Record<string, string> = {
 
 const KNOWN = new Set([
   'wasm',
+  'from-oci-layout',
+  'from-ref',
+  'from-image',
   'variant',
   'media-types',
   'platform',
@@ -80,9 +94,13 @@ const KNOWN = new Set([
 export class UsageError extends Error {}
 
 /** Parses argv (after the node and script paths) into the command and raw inputs keyed by input name. */
-export function parseArgs(argv: string[]): { command: 'build' | 'push' | 'help'; inputs: Map<string, string[]> } {
+type Command = 'build' | 'push' | 'inspect' | 'verify' | 'help';
+const COMMANDS: readonly string[] = ['build', 'push', 'inspect', 'verify', 'help'];
+
+export function parseArgs(argv: string[]): { command: Command; inputs: Map<string, string[]>; ref?: string } {
   const inputs = new Map<string, string[]>();
-  let command: 'build' | 'push' | 'help' | undefined;
+  let command: Command | undefined;
+  let ref: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '-h' || arg === '--help') return { command: 'help', inputs };
@@ -91,8 +109,12 @@ export function parseArgs(argv: string[]): { command: 'build' | 'push' | 'help';
       continue;
     }
     if (!arg.startsWith('--')) {
-      if (command === undefined && (arg === 'build' || arg === 'push' || arg === 'help')) {
-        command = arg;
+      if (command === undefined && COMMANDS.includes(arg)) {
+        command = arg as Command;
+        continue;
+      }
+      if ((command === 'inspect' || command === 'verify') && ref === undefined) {
+        ref = arg;
         continue;
       }
       throw new UsageError(`unexpected argument "${arg}"`);
@@ -112,8 +134,11 @@ export function parseArgs(argv: string[]): { command: 'build' | 'push' | 'help';
     }
     inputs.set(name, [...(inputs.get(name) ?? []), value]);
   }
-  if (command === undefined) throw new UsageError('give a command: build or push');
-  return { command, inputs };
+  if (command === undefined) throw new UsageError('give a command: build, push, inspect or verify');
+  if ((command === 'inspect' || command === 'verify') && ref === undefined) {
+    throw new UsageError(`${command} needs an image reference, e.g. ghcr.io/acme/filter:1.0.0`);
+  }
+  return { command, inputs, ref };
 }
 
 // Everything the CLI prints, on either stream, goes through this: it masks as the runner does for the action.
@@ -137,6 +162,35 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Input names as CLI words: the flag, or the environment variable that replaces an input. */
+const CLI_WORDS: Record<string, string> = {
+  password: '--password-stdin (or WASM_IMAGE_PASSWORD)',
+  'github-token': 'GITHUB_TOKEN',
+  tags: '--tag',
+  'abi-versions': '--abi-version',
+  'root-ids': '--root-id',
+  annotations: '--annotation',
+  labels: '--label',
+  'insecure-registries': '--insecure-registry',
+  REF: 'REF',
+};
+const flag = (input: string): string => CLI_WORDS[input] ?? `--${input}`;
+// Hyphenated input names are unambiguous anywhere in a message; plain words only where named as an input.
+const HYPHENATED =
+  /\b(from-oci-layout|from-ref|from-image|oci-layout|abi-versions|istio-version|root-ids|media-types|mount-from|insecure-registries|compression-level|request-timeout|runtime-type|build-command|github-token)\b/g;
+
+/** An error message in the CLI's words: flags and environment variables instead of action input names. */
+export function cliMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message
+    .replace(/^Input `([^`]+)`/, (_m, n: string) => flag(n))
+    .replace(/`(username|password|tags|wasm|verify|push)`/g, (_m, n: string) => flag(n))
+    .replace(/when (username|password) is given( \(pass it from a secret\))?/g, (_m, n: string) => `when ${flag(n)} is given`)
+    .replace(/is required when push is true/, 'is required by the push command')
+    .replace(/the username\/password inputs/g, '--username and --password-stdin')
+    .replace(HYPHENATED, (_m, n: string) => flag(n));
+}
+
 export async function cli(argv: string[]): Promise<number> {
   maskWrites(masker, [process.stdout, process.stderr]);
   let parsed;
@@ -151,6 +205,11 @@ export async function cli(argv: string[]): Promise<number> {
     return 0;
   }
   const { inputs } = parsed;
+  if (parsed.command === 'inspect' || parsed.command === 'verify') {
+    // The password comes as for push: --password-stdin or WASM_IMAGE_PASSWORD.
+    const password = inputs.has('password-stdin') ? (await readStdin()).replace(/\r?\n$/, '') : (process.env.WASM_IMAGE_PASSWORD ?? '');
+    return remoteCommand(parsed.command, parsed.ref as string, inputs, password);
+  }
   inputs.set('push', [parsed.command === 'push' ? 'true' : 'false']);
   inputs.set('summary', ['false']);
   if (inputs.has('password-stdin')) {
@@ -176,10 +235,43 @@ export async function cli(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);
     return 0;
   } catch (err) {
-    const message =
-      err instanceof InputError ? err.message.replace(/^Input `([^`]+)`/, (_m, n: string) => `--${n}`) : (err as Error).message;
-    process.stderr.write(`wasm-image: error: ${printable(message)}\n`);
+    process.stderr.write(`wasm-image: error: ${printable(cliMessage(err))}\n`);
     return 1;
+  }
+}
+
+const REMOTE_FLAGS = new Set(['username', 'insecure-registries', 'retries', 'request-timeout']);
+
+/** `inspect` and `verify`: read an image in a registry, with the same credential sources as push. */
+async function remoteCommand(command: 'inspect' | 'verify', ref: string, inputs: Map<string, string[]>, password: string): Promise<number> {
+  if (password) masker.add(password);
+  if (process.env.GITHUB_TOKEN) masker.add(process.env.GITHUB_TOKEN);
+  const workDir = await mkdtemp(join(tmpdir(), 'wasm-image-'));
+  try {
+    for (const name of inputs.keys()) {
+      if (!REMOTE_FLAGS.has(name) && name !== 'password-stdin') throw new InputError(name, `does not apply to ${command}; remove it`);
+    }
+    const get = (name: string) => (inputs.get(name) ?? []).join('\n').trim();
+    const username = get('username');
+    if (password && !username) throw new InputError('username', 'is required when a password is given');
+    if (username && !password) throw new InputError('password', 'is required when --username is given');
+    const opts: SourceOptions = {
+      credentials: { username, password, githubToken: process.env.GITHUB_TOKEN, githubActor: process.env.GITHUB_ACTOR },
+      insecureRegistries: parseList(get('insecure-registries')),
+      retry: { retries: Number(get('retries') || INPUT_DEFAULTS.retries) },
+      timeoutMs: Number(get('request-timeout') || INPUT_DEFAULTS['request-timeout']) * 1000,
+      log: { info: (m) => stderrHost.info(m), warning: (m) => stderrHost.warning(m) },
+      mask: (secret) => masker.add(secret),
+    };
+    const result = command === 'inspect' ? await inspectRemote(ref, { ...opts, workDir }) : await verifyRemote(ref, opts);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`wasm-image: error: ${printable(cliMessage(err))}\n`);
+    return 1;
+  } finally {
+    closeIdleConnections();
+    await rm(workDir, { recursive: true, force: true });
   }
 }
 

@@ -7,8 +7,15 @@ import { DEFAULT_PLATFORM, formatPlatform, parsePlatform, PlatformError, type Pl
 import { abiForIstioVersion, IstioVersionError, type IstioAbi } from './wasm/istio.js';
 import { isAbsolute, join } from 'node:path';
 import { parseReference, ReferenceError, type ImageReference } from './registry/reference.js';
+import { parseDigestReference, type DigestReference } from './source/registry-image.js';
+
+/** Where the image comes from: a module to package, a layout an earlier run wrote, or an image in a registry. */
+export type ImageSource =
+  { kind: 'module' } | { kind: 'layout'; dir: string; ref: string | undefined } | { kind: 'registry'; image: DigestReference };
 
 export interface Options {
+  source: ImageSource;
+  /** The module to package (empty unless source is a module). */
   wasm: string;
   variant: Variant;
   flavour: MediaTypeFlavour;
@@ -242,6 +249,44 @@ function parseBuildStep(read: InputGetter, workingDirectory: string): BuildStepO
   };
 }
 
+/** Inputs that shape a packaged image: an existing image is published as it is, so they cannot apply. */
+const PACKAGING_INPUTS = [
+  'variant',
+  'media-types',
+  'abi-versions',
+  'istio-version',
+  'root-ids',
+  'runtime-type',
+  'annotations',
+  'labels',
+  'compression-level',
+  'build-command',
+];
+
+/** Exactly one of wasm, from-oci-layout and from-image. */
+function parseSource(read: (name: string) => string, resolvePath: (p: string) => string): ImageSource {
+  const given = ['wasm', 'from-oci-layout', 'from-image'].filter((n) => read(n) !== '');
+  if (given.length === 0) {
+    throw new InputError(
+      'wasm',
+      'is required: give the path of the compiled .wasm module (or from-oci-layout or from-image to publish an existing image)',
+    );
+  }
+  if (given.length > 1)
+    throw new InputError(given[1] as string, `and ${given[0]} both name the image; give exactly one of wasm, from-oci-layout, from-image`);
+  const fromRef = read('from-ref');
+  if (fromRef && given[0] !== 'from-oci-layout')
+    throw new InputError('from-ref', 'names an entry of from-oci-layout; set from-oci-layout too, or remove from-ref');
+  if (given[0] === 'wasm') return { kind: 'module' };
+  for (const name of PACKAGING_INPUTS) {
+    if (read(name) !== (INPUT_DEFAULTS[name] ?? '')) {
+      throw new InputError(name, `shapes a packaged module; ${given[0]} publishes an existing image byte for byte, so remove ${name}`);
+    }
+  }
+  if (given[0] === 'from-image') return { kind: 'registry', image: parseDigestReference(read('from-image')) };
+  return { kind: 'layout', dir: resolvePath(read('from-oci-layout')), ref: fromRef || undefined };
+}
+
 export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): Options {
   const read = (name: string): string => {
     const v = get(name).trim();
@@ -250,9 +295,10 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
 
   const workingDirectory = read('working-directory');
   const rawWasm = read('wasm');
-  if (rawWasm === '') throw new InputError('wasm', 'is required: give the path of the compiled .wasm module');
   // Relative paths are relative to working-directory (the workspace by default), like the build command.
-  const wasm = workingDirectory === '.' || isAbsolute(rawWasm) ? rawWasm : join(workingDirectory, rawWasm);
+  const resolvePath = (p: string) => (workingDirectory === '.' || isAbsolute(p) ? p : join(workingDirectory, p));
+  const wasm = rawWasm && resolvePath(rawWasm);
+  const source = parseSource(read, resolvePath);
 
   const variant = oneOf<Variant>('variant', read('variant'), ['compat', 'oci', 'wasm']);
   const flavour = oneOf<MediaTypeFlavour>('media-types', read('media-types'), ['oci', 'docker']);
@@ -316,6 +362,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   }
 
   return {
+    source,
     wasm,
     variant,
     flavour,

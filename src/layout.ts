@@ -9,7 +9,7 @@ import { InputError } from './errors.js';
 import { digestHex } from './image/digest.js';
 import { jsonBytes } from './image/json.js';
 import { Annotation, MediaType } from './image/mediatypes.js';
-import { imageBlobs, type Descriptor, type Image } from './image/types.js';
+import { imageBlobs, type Blob, type Descriptor, type Image } from './image/types.js';
 
 /** Ref names for index.json: each distinct tag, or `latest` when there are none. */
 export function layoutRefNames(tags: string[]): string[] {
@@ -96,12 +96,19 @@ async function hasSize(file: string, size: number): Promise<boolean> {
   }
 }
 
+/** A blob's bytes: a file to copy or bytes in memory (a blob left in a registry to be mounted has none here). */
+function blobContent(blob: Blob): Uint8Array | { copyOf: string } {
+  if (blob.source.kind === 'file') return { copyOf: blob.source.path };
+  if (blob.source.kind === 'bytes') return blob.source.bytes;
+  throw new Error(`blob ${blob.descriptor.digest} is only in the registry; it cannot be written to a layout`);
+}
+
 /** Puts every blob of the image in `blobs/sha256/`, skipping those already there; records each file it adds. */
 async function addBlobs(blobDir: string, image: Image, added: string[]): Promise<void> {
   const blobs = [
     ...imageBlobs(image).map((b) => ({
       descriptor: b.descriptor,
-      content: b.source.kind === 'file' ? { copyOf: b.source.path } : b.source.bytes,
+      content: blobContent(b),
     })),
     { descriptor: image.manifestDescriptor, content: image.manifestBytes },
   ];

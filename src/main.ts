@@ -10,6 +10,7 @@ import { InputError } from './errors.js';
 import { contextAnnotations } from './github-context.js';
 import type { Host } from './host.js';
 import type { ImageSpec } from './image/build.js';
+import type { Image } from './image/types.js';
 import { parseOptions, type Options } from './inputs.js';
 import { checkLayoutTarget, layoutRefNames, writeLayout } from './layout.js';
 import { printable } from './log-text.js';
@@ -17,7 +18,10 @@ import { checkFits, packModule } from './pack.js';
 import { closeIdleConnections } from './registry/http.js';
 import type { Logger } from './registry/client.js';
 import { connect, pushImage, type PushOptions, type Registry } from './registry/push.js';
-import { buildOutputs, summaryMarkdown, type RunResult } from './report.js';
+import { buildOutputs, failureMarkdown, summaryMarkdown, type RunResult, type RunWarning } from './report.js';
+import { readLayoutImage } from './source/layout.js';
+import { moduleFacts, type ModuleFacts } from './source/module.js';
+import { readRegistryImage, sourceClient, type SourceOptions } from './source/registry-image.js';
 import { inspectModuleFile, WasmFormatError, type ModuleInfo } from './wasm/inspect.js';
 import { abiMismatch } from './wasm/istio.js';
 import { checkModuleFile } from './wasm/module-file.js';
@@ -40,7 +44,7 @@ function imageSpec(options: Options, env: NodeJS.ProcessEnv): ImageSpec {
 }
 
 /** Logs what the module is, and warns where it will not suit the proxies it is meant for. */
-function reportModule(info: ModuleInfo, options: Options, host: Host): void {
+function reportModule(info: ModuleInfo, options: Options, host: Host, variant = options.variant): void {
   const abi = info.proxyAbi ? `proxy-wasm ABI ${info.proxyAbi}` : 'no proxy-wasm ABI export';
   host.info(`module: ${info.kind}, ${info.size} bytes, ${info.imports} imports, ${info.exports} exports, ${abi}`);
   if (options.istio?.abi.kind === 'modern') {
@@ -48,10 +52,10 @@ function reportModule(info: ModuleInfo, options: Options, host: Host): void {
   } else if (options.istio) {
     host.info(`Istio ${options.istio.version}: abi-versions ${options.abiVersions.join(', ')}`);
   }
-  if (options.variant === 'wasm') return;
+  if (variant === 'wasm') return;
   if (!info.proxyAbi) {
     host.warning(
-      `${options.wasm} exports no proxy_abi_version_* function, so it is probably not a proxy-wasm plugin; Envoy will refuse to load it as an HTTP or network filter`,
+      `${options.wasm || 'the module'} exports no proxy_abi_version_* function, so it is probably not a proxy-wasm plugin; Envoy will refuse to load it as an HTTP or network filter`,
       'Not a proxy-wasm module?',
     );
   }
@@ -79,15 +83,21 @@ function tempRoot(): string {
   return process.env.RUNNER_TEMP || tmpdir();
 }
 
+/** An image ready to write or push, with the module facts where the module was read. */
+interface SourcedImage {
+  image: Image;
+  facts: ModuleFacts | undefined;
+  /** Whether the build cache hit; undefined when no build ran. */
+  cacheHit: boolean | undefined;
+}
+
 /** Thrown before any output is written: a failed run leaves only cache-hit, set once the build step ran. */
 export class VerificationError extends Error {
   override name = 'VerificationError';
 }
 
-/** The typed core that the action and the CLI share: one job from parsed options, through a Host. */
-export async function runJob(options: Options, host: Host, signal?: AbortSignal): Promise<RunResult> {
-  for (const secret of [options.password, options.githubToken]) if (secret) host.setSecret(secret);
-  if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
+/** The module path: build, check, inspect and package `options.wasm`. */
+async function moduleImage(options: Options, host: Host, workDir: string, signal?: AbortSignal): Promise<SourcedImage> {
   const build = options.build;
   const built = build ? await host.group('Build', () => runBuildStep(build, host, { signal })) : undefined;
   // Set as soon as it is known, so a later failure still reports it.
@@ -101,14 +111,7 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
     }
     throw err;
   });
-
-  if (options.variant === 'wasm') {
-    host.warning(
-      'variant wasm is the CNCF Wasm OCI artifact for wasmtime-based runtimes (runwasi, Spin, wkg); Istio and Envoy Gateway cannot load it: use compat or oci for Envoy',
-      'Not loadable by Envoy',
-    );
-  }
-
+  if (options.variant === 'wasm') warnNotEnvoy(host);
   const spec = imageSpec(options, process.env);
   checkFits(module, spec);
   const info = await inspectModuleFile(module.path).catch((err: unknown) => {
@@ -116,44 +119,131 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
     throw err;
   });
   reportModule(info, options, host);
+  const packed = await host.group('Package', async () => {
+    const started = Date.now();
+    const p = await packModule(module, spec, workDir, options.compressionLevel);
+    host.info(
+      `${p.image.variant} image ${p.image.manifestDescriptor.digest} from ${module.path} (${module.size} bytes) in ${Date.now() - started} ms`,
+    );
+    return p;
+  });
+  return { image: packed.image, facts: { wasm: packed.wasm, module: info }, cacheHit: built?.cacheHit };
+}
 
-  // Credentials, ping and tokens change nothing anywhere, so they run while the module is packaged.
+function warnNotEnvoy(host: Host): void {
+  host.warning(
+    'variant wasm is the CNCF Wasm OCI artifact for wasmtime-based runtimes (runwasi, Spin, wkg); Istio and Envoy Gateway cannot load it: use compat or oci for Envoy',
+    'Not loadable by Envoy',
+  );
+}
+
+/** The existing-image path: a layout on disk or an image in a registry, published as it is. */
+async function existingImage(options: Options, host: Host, workDir: string, source: SourceOptions): Promise<SourcedImage> {
+  const from = options.source;
+  const image = await host.group('Read image', async () => {
+    if (from.kind === 'layout') {
+      const img = await readLayoutImage(from.dir, from.ref);
+      host.info(`${img.variant} image ${img.manifestDescriptor.digest} from the OCI layout ${from.dir}`);
+      return img;
+    }
+    if (from.kind !== 'registry') throw new Error('unreachable: not an existing image');
+    const { ref, digest } = from.image;
+    // Within one registry every blob is mounted; a layout or another registry needs the bytes here.
+    const download = options.ociLayout !== undefined || !options.push || options.tags.some((t) => t.host !== ref.host);
+    const client = await sourceClient(ref, source);
+    const img = await readRegistryImage(client, from.image, { download, workDir });
+    host.info(
+      `${img.variant} image ${digest} from ${ref.registry}/${ref.repository}${download ? ', blobs downloaded' : ', blobs to be mounted'}`,
+    );
+    return img;
+  });
+  if (image.variant === 'wasm') warnNotEnvoy(host);
+  const facts = await moduleFacts(image, workDir);
+  if (facts) reportModule(facts.module, options, host, image.variant);
+  return { image, facts, cacheHit: undefined };
+}
+
+/** Wraps the host so warnings are kept for the summary and the current step is known when something fails. */
+function tracking(host: Host): { host: Host; warnings: RunWarning[]; step: () => string } {
+  const warnings: RunWarning[] = [];
+  let step = 'Check inputs';
+  return {
+    warnings,
+    step: () => step,
+    host: {
+      ...host,
+      warning: (message, title) => {
+        warnings.push({ title: title ?? 'Warning', message });
+        host.warning(message, title);
+      },
+      group: (name, fn) => {
+        step = name;
+        return host.group(name, fn);
+      },
+    },
+  };
+}
+
+/** The typed core that the action and the CLI share: one job from parsed options, through a Host. */
+export async function runJob(options: Options, outerHost: Host, signal?: AbortSignal): Promise<RunResult> {
+  for (const secret of [options.password, options.githubToken]) if (secret) outerHost.setSecret(secret);
+  const { host, warnings, step } = tracking(outerHost);
+  try {
+    return await publish(options, host, warnings, signal);
+  } catch (err) {
+    if (options.summary) await outerHost.writeSummary(failureMarkdown(step(), err, warnings));
+    throw err;
+  }
+}
+
+/** Registry settings shared by the source (from-image) and the targets. */
+function registrySettings(options: Options, host: Host, signal: AbortSignal | undefined): SourceOptions {
+  return {
+    credentials: {
+      username: options.username,
+      password: options.password,
+      registry: options.registry || undefined,
+      githubToken: options.githubToken,
+      githubActor: process.env.GITHUB_ACTOR,
+    },
+    insecureRegistries: options.insecureRegistries,
+    retry: { retries: options.retries },
+    timeoutMs: options.requestTimeoutMs,
+    signal,
+    log: host,
+    mask: (s: string) => host.setSecret(s),
+  };
+}
+
+function pushSettings(options: Options, host: Host, common: SourceOptions): PushOptions | undefined {
+  if (!options.push) return undefined;
+  // A promotion within one registry mounts every blob from the source repository.
+  const mountSource = options.source.kind === 'registry' ? [options.source.image.ref] : [];
+  return {
+    ...common,
+    mountFrom: [...options.mountFrom, ...mountSource],
+    group: (name, fn) => host.group(name, fn),
+    verify: options.verify,
+  };
+}
+
+async function publish(options: Options, host: Host, warnings: RunWarning[], signal?: AbortSignal): Promise<RunResult> {
+  if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
+  const common = registrySettings(options, host, signal);
+  const pushOptions = pushSettings(options, host, common);
   const connectLog = new BufferedLog(host);
-  const pushOptions: PushOptions | undefined = options.push
-    ? {
-        credentials: {
-          username: options.username,
-          password: options.password,
-          registry: options.registry || undefined,
-          githubToken: options.githubToken,
-          githubActor: process.env.GITHUB_ACTOR,
-        },
-        insecureRegistries: options.insecureRegistries,
-        retry: { retries: options.retries },
-        timeoutMs: options.requestTimeoutMs,
-        mountFrom: options.mountFrom,
-        signal,
-        log: host,
-        mask: (s) => host.setSecret(s),
-        group: (name, fn) => host.group(name, fn),
-        verify: options.verify,
-      }
-    : undefined;
+  // Credentials, ping and tokens change nothing anywhere, so they run while the image is prepared.
   const connection = pushOptions ? connect(options.tags, { ...pushOptions, log: connectLog }) : undefined;
   // A failure here is reported where the connection is awaited (after packaging), not as an unhandled rejection.
   connection?.catch(() => undefined);
 
   const workDir = await mkdtemp(join(tempRoot(), 'wasm-image-'));
   try {
-    const packed = await host.group('Package', async () => {
-      const started = Date.now();
-      const p = await packModule(module, spec, workDir, options.compressionLevel);
-      host.info(
-        `${p.image.variant} image ${p.image.manifestDescriptor.digest} from ${module.path} (${module.size} bytes) in ${Date.now() - started} ms`,
-      );
-      return p;
-    });
-    const { image } = packed;
+    const sourced =
+      options.source.kind === 'module'
+        ? await moduleImage(options, host, workDir, signal)
+        : await existingImage(options, host, workDir, common);
+    const { image } = sourced;
 
     if (options.ociLayout) {
       const refNames = layoutRefNames(options.tags.map((t) => t.tag));
@@ -177,24 +267,34 @@ export async function runJob(options: Options, host: Host, signal?: AbortSignal)
 
     const result: RunResult = {
       image,
-      wasm: packed.wasm,
+      facts: sourced.facts,
       tags: options.tags,
       pushed: pushed?.pushed ?? [],
       imageRef: pushed?.image,
       ociLayout: options.ociLayout,
       verification: pushed?.verification,
-      module: info,
+      warnings,
     };
-    if (options.summary) await host.writeSummary(summaryMarkdown(result));
     if (result.verification && 'error' in result.verification) {
       throw new VerificationError(`the pushed image would not load: ${result.verification.error}`);
     }
     for (const [name, value] of Object.entries(buildOutputs(result))) host.setOutput(name, value);
-    if (!built) host.setOutput('cache-hit', 'false');
+    if (sourced.cacheHit === undefined) host.setOutput('cache-hit', 'false');
+    if (options.summary) await host.writeSummary(summaryMarkdown(result));
     return result;
   } finally {
     closeIdleConnections();
     await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Parses the inputs; a bad one fails before runJob, so its failure summary is written here. */
+async function actionOptions(): Promise<Options> {
+  try {
+    return parseOptions((name) => core.getInput(name));
+  } catch (err) {
+    if (core.getInput('summary') !== 'false') await actionHost.writeSummary(failureMarkdown('Check inputs', err, []));
+    throw err;
   }
 }
 
@@ -218,8 +318,7 @@ export async function run(): Promise<void> {
       const value = core.getInput(name);
       if (value) core.setSecret(value);
     }
-    const options = parseOptions((name) => core.getInput(name));
-    await runJob(options, actionHost, cancel.signal);
+    await runJob(await actionOptions(), actionHost, cancel.signal);
   } catch (err) {
     const message = cancel.signal.aborted
       ? 'cancelled (SIGINT/SIGTERM): requests in flight were stopped and tags not yet put were left as they were'

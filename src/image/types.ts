@@ -25,7 +25,11 @@ export interface Manifest {
  * Where a blob's bytes live. Small JSON blobs stay in memory; the module and the compat layer are files,
  * so that hashing, layout writing and upload all stream with constant memory.
  */
-export type BlobSource = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'file'; path: string };
+export type BlobSource =
+  | { kind: 'bytes'; bytes: Uint8Array }
+  | { kind: 'file'; path: string }
+  /** Promotion within one registry: the bytes stay there and are mounted from `repository`, never read here. */
+  | { kind: 'mount'; repository: string };
 
 export interface Blob {
   descriptor: Descriptor;

@@ -60,6 +60,12 @@ export function requiresMonolithic(host: string): boolean {
 
 function blobBody(blob: Blob, start = 0, end = blob.descriptor.size - 1): RequestBody {
   if (blob.source.kind === 'file') return { kind: 'file', path: blob.source.path, start, end };
+  if (blob.source.kind === 'mount') {
+    throw new RegistryError(
+      `the registry did not mount ${blob.descriptor.digest} from ${blob.source.repository}, and its bytes are not here to upload`,
+      0,
+    );
+  }
   return { kind: 'bytes', bytes: blob.source.bytes.subarray(start, end + 1) };
 }
 

@@ -1,0 +1,220 @@
+// Release automation against the real registry: publish a layout an earlier run wrote (byte for byte), promote
+// an image by digest within one registry (mounted, nothing downloaded) and across registries (streamed), and
+// the CLI's inspect and verify. Every check compares digests and bytes as skopeo reads them back.
+import { execFile as execFileCb } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, cleanEnv, errorLines, FIXTURE_MODULE, runAction, runNode } from '../helpers/action.js';
+import { expectImage, sha256, skopeoRaw, type SkopeoAuth } from '../helpers/consumer.js';
+import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+
+const execFile = promisify(execFileCb);
+const MODULE = readFileSync(FIXTURE_MODULE);
+const anon: SkopeoAuth = { tls: false };
+
+let source: RegistryFixture;
+let target: RegistryFixture;
+let work: string;
+
+beforeAll(async () => {
+  [source, target] = await Promise.all([startRegistry(), startRegistry({ auth: 'basic' })]);
+  work = mkdtempSync(join(tmpdir(), 'release-'));
+});
+afterAll(async () => {
+  await Promise.all([source?.stop(), target?.stop()]);
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const targetAuth = (): SkopeoAuth => ({ tls: false, creds: `${target.username}:${target.password}` });
+const targetCreds = () => ({ username: target.username as string, password: target.password as string });
+
+/** Every blob of `ref`, as skopeo copies them into a dir: transport, keyed by digest hex. */
+async function blobsOf(ref: string, auth: SkopeoAuth): Promise<Map<string, Buffer>> {
+  const dir = join(work, `copy-${Math.random().toString(36).slice(2)}`);
+  const creds = auth.creds ? ['--src-creds', auth.creds] : ['--src-no-creds'];
+  await execFile('skopeo', ['copy', '--quiet', '--src-tls-verify=false', ...creds, `docker://${ref}`, `dir:${dir}`], { timeout: 60_000 });
+  const out = new Map<string, Buffer>();
+  for (const name of readdirSync(dir)) if (/^[a-f0-9]{64}$/.test(name)) out.set(name, readFileSync(join(dir, name)));
+  return out;
+}
+
+/** A layout written by the action with push: false, as a pull-request job would upload it. */
+async function buildLayout(name: string, inputs: Record<string, string> = {}): Promise<{ dir: string; digest: string }> {
+  const dir = join(work, name);
+  const run = await runAction({ wasm: FIXTURE_MODULE, push: 'false', 'oci-layout': dir, tags: 'ci.invalid/x:pr', ...inputs });
+  expect(run.code, run.stdout).toBe(0);
+  return { dir, digest: run.outputs.digest as string };
+}
+
+describe('from-oci-layout', () => {
+  it.each(['compat', 'oci'])('pushes a %s layout byte for byte: same manifest digest and the same blobs', async (variant) => {
+    const layout = await buildLayout(`layout-${variant}`, { variant });
+    const repo = `${target.host}/layout/${variant}`;
+    const run = await runAction({ 'from-oci-layout': layout.dir, tags: `${repo}:1.2.0`, ...targetCreds() });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.outputs.digest).toBe(layout.digest);
+    expect(run.outputs.name).toBe(repo);
+    expect(run.outputs.image).toBe(`${repo}@${layout.digest}`);
+    // The module was on disk, so its facts are filled.
+    expect(run.outputs['proxy-abi']).toBe('0.2.1');
+    expect(run.outputs['wasm-digest']).toBe(sha256(MODULE));
+    expect(run.outputs.verified).toBe('true');
+    const raw = await skopeoRaw(`${repo}:1.2.0`, targetAuth());
+    expect(Buffer.compare(raw, readFileSync(join(layout.dir, 'blobs', 'sha256', layout.digest.slice(7))))).toBe(0);
+    for (const [hex, bytes] of await blobsOf(`${repo}:1.2.0`, targetAuth())) {
+      expect(Buffer.compare(bytes, readFileSync(join(layout.dir, 'blobs', 'sha256', hex))), hex).toBe(0);
+    }
+    await expectImage(`${repo}:1.2.0`, targetAuth(), { digest: layout.digest, variant: variant as 'compat' | 'oci', module: MODULE });
+  });
+
+  it('picks the entry named by from-ref, and refuses to guess between several images', async () => {
+    const a = await buildLayout('multi-a', { tags: 'ci.invalid/x:a' });
+    const b = await buildLayout('multi-b', { variant: 'oci', tags: 'ci.invalid/x:b' });
+    // One layout holding both: index entries of a and b, blobs of both.
+    const both = join(work, 'multi');
+    cpSync(a.dir, both, { recursive: true });
+    cpSync(join(b.dir, 'blobs'), join(both, 'blobs'), { recursive: true });
+    const index = JSON.parse(readFileSync(join(both, 'index.json'), 'utf8'));
+    index.manifests.push(...JSON.parse(readFileSync(join(b.dir, 'index.json'), 'utf8')).manifests);
+    writeFileSync(join(both, 'index.json'), JSON.stringify(index));
+
+    const repo = `${target.host}/layout/multi`;
+    const guess = await runAction({ 'from-oci-layout': both, tags: `${repo}:x`, ...targetCreds() });
+    expect(guess.code).toBe(1);
+    expect(errorLines(guess)).toEqual([
+      expect.stringMatching(/Input `from-oci-layout`: .* holds 2 different images \(a, b\); choose one with from-ref/),
+    ]);
+    const picked = await runAction({ 'from-oci-layout': both, 'from-ref': 'b', tags: `${repo}:b`, ...targetCreds() });
+    expect(picked.code, picked.stdout).toBe(0);
+    expect(picked.outputs.digest).toBe(b.digest);
+    const unknown = await runAction({ 'from-oci-layout': both, 'from-ref': 'c', tags: `${repo}:c`, ...targetCreds() });
+    expect(errorLines(unknown)).toEqual([expect.stringMatching(/Input `from-ref`: .* has no entry named "c"; it holds: a, b/)]);
+  });
+
+  it('refuses a damaged layout before any request, with one error naming what is wrong', async () => {
+    const layout = await buildLayout('damaged', { variant: 'oci' });
+    const manifest = JSON.parse(readFileSync(join(layout.dir, 'blobs', 'sha256', layout.digest.slice(7)), 'utf8'));
+    const moduleBlob = join(layout.dir, 'blobs', 'sha256', manifest.layers[1].digest.slice(7));
+    const good = readFileSync(moduleBlob);
+    const before = target.accessLog().length;
+    const cases: Array<[() => void, RegExp]> = [
+      [
+        () => writeFileSync(moduleBlob, Buffer.concat([good.subarray(0, -1), Buffer.from([good.at(-1)! ^ 1])])),
+        /has digest sha256:\w+, not sha256:\w+: the layout is damaged/,
+      ],
+      [() => rmSync(moduleBlob), /blob sha256:\w+ is missing .*; copy the whole layout directory/],
+      [() => rmSync(join(layout.dir, 'index.json')), /index\.json is missing, so this is not an OCI image layout/],
+    ];
+    for (const [damage, message] of cases) {
+      damage();
+      const run = await runAction({ 'from-oci-layout': layout.dir, tags: `${target.host}/layout/damaged:1`, ...targetCreds() });
+      expect(run.code).toBe(1);
+      expect(errorLines(run)).toEqual([expect.stringMatching(new RegExp(`Input \`from-oci-layout\`: .*${message.source}`))]);
+      expect(run.summary).toContain('- **Step:** Read image');
+    }
+    expect(target.accessLog().slice(before)).not.toMatch(/"(GET|HEAD|POST|PUT|PATCH) \/v2\/layout\/damaged/);
+  });
+});
+
+describe('from-image', () => {
+  let pushed: { digest: string; repo: string };
+
+  beforeAll(async () => {
+    const repo = `${source.host}/ci/filter`;
+    const run = await runAction({ wasm: FIXTURE_MODULE, tags: `${repo}:sha-0123abc` });
+    expect(run.code, run.stdout).toBe(0);
+    pushed = { digest: run.outputs.digest as string, repo };
+  });
+
+  it('promotes within one registry by mounting: same digest, no blob downloaded, no module facts', async () => {
+    const before = source.accessLog().length;
+    const release = `${source.host}/release/filter`;
+    const run = await runAction({
+      'from-image': `${pushed.repo}@${pushed.digest}`,
+      tags: `${release}:1.2.0\n${release}:latest`,
+      verify: 'false',
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.outputs.digest).toBe(pushed.digest);
+    expect(run.outputs.name).toBe(release);
+    expect(run.outputs['proxy-abi']).toBe('');
+    expect(JSON.parse(run.outputs.metadata as string).wasm).toBeNull();
+    expect(run.stdout).toMatch(/mounted +sha256:/);
+    const log = source.accessLog().slice(before);
+    expect(log).toMatch(/"POST \/v2\/release\/filter\/blobs\/uploads\/\?mount=sha256%3A[a-f0-9]{64}&from=ci%2Ffilter HTTP\/1.1" 201/);
+    expect(log).not.toMatch(/"GET \/v2\/[^ ]*\/blobs\/sha256:/);
+    expect(run.summary).toContain('- **Module:** not read');
+    for (const tag of ['1.2.0', 'latest'])
+      await expectImage(`${release}:${tag}`, anon, { digest: pushed.digest, variant: 'compat', module: MODULE });
+  });
+
+  it('copies across registries (source anonymous, target with credentials): same digest and bytes, module facts read', async () => {
+    const repo = `${target.host}/promoted/filter`;
+    const run = await runAction({ 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${repo}:1.2.0`, ...targetCreds() });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.outputs.digest).toBe(pushed.digest);
+    expect(run.outputs['proxy-abi']).toBe('0.2.1');
+    expect(run.outputs.verified).toBe('true');
+    const from = await blobsOf(`${pushed.repo}@${pushed.digest}`, anon);
+    const to = await blobsOf(`${repo}:1.2.0`, targetAuth());
+    expect([...to.keys()].sort()).toEqual([...from.keys()].sort());
+    for (const [hex, bytes] of to) expect(Buffer.compare(bytes, from.get(hex) as Buffer), hex).toBe(0);
+  });
+
+  it('refuses a tag instead of a digest, and packaging inputs, before any request', async () => {
+    const byTag = await runAction({ 'from-image': `${pushed.repo}:sha-0123abc`, tags: `${source.host}/x/y:1` });
+    expect(errorLines(byTag)).toEqual([
+      expect.stringMatching(/Input `from-image`: .* does not name an image by digest; give registry\/repository@sha256:/),
+    ]);
+    const both = await runAction({ wasm: FIXTURE_MODULE, 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${source.host}/x/y:1` });
+    expect(errorLines(both)).toEqual([
+      expect.stringMatching(/Input `from-image`: and wasm both name the image; give exactly one of wasm, from-oci-layout, from-image/),
+    ]);
+    const variant = await runAction({ variant: 'oci', 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${source.host}/x/y:1` });
+    expect(errorLines(variant)).toEqual([
+      expect.stringMatching(/Input `variant`: shapes a packaged module; from-image publishes an existing image byte for byte/),
+    ]);
+    expect(both.summary).toContain('- **Step:** Check inputs');
+  });
+
+  it('the CLI inspects and verifies an image in the registry, by tag and by digest', async () => {
+    const env = cleanEnv();
+    const inspect = await runNode([CLI, 'inspect', `${pushed.repo}:sha-0123abc`], { env });
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({
+      digest: pushed.digest,
+      reference: `${pushed.repo}@${pushed.digest}`,
+      variant: 'compat',
+      module: { digest: sha256(MODULE), size: MODULE.length, kind: 'core', proxyAbi: '0.2.1' },
+      annotations: { 'module.wasm.image/variant': 'compat' },
+    });
+    const verify = await runNode([CLI, 'verify', `${pushed.repo}@${pushed.digest}`], { env });
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toEqual({ reference: `${pushed.repo}@${pushed.digest}`, digest: pushed.digest, variant: 'compat' });
+    const missing = await runNode([CLI, 'verify', `${pushed.repo}:nope`], { env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/wasm-image: error: reading the manifest ci\/filter@nope on .* failed: HTTP 404 MANIFEST_UNKNOWN/);
+  });
+
+  it('the CLI pushes --from-image and speaks in flags in its errors', async () => {
+    const env = cleanEnv({ WASM_IMAGE_PASSWORD: target.password as string });
+    const repo = `${target.host}/cli/promoted`;
+    const ok = await runNode(
+      [CLI, 'push', '--from-image', `${pushed.repo}@${pushed.digest}`, '--tag', `${repo}:1`, '--username', target.username as string],
+      { env },
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ digest: pushed.digest, name: repo });
+    const noUser = await runNode([CLI, 'push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:2`], { env });
+    expect(noUser.stderr).toContain('wasm-image: error: --username: is required when --password-stdin (or WASM_IMAGE_PASSWORD) is given');
+    const noPassword = await runNode([CLI, 'push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:2`, '--username', 'u'], { env: cleanEnv() });
+    expect(noPassword.stderr).toContain(
+      'wasm-image: error: --password-stdin (or WASM_IMAGE_PASSWORD): is required when --username is given',
+    );
+    const fromRef = await runNode([CLI, 'push', '--wasm', FIXTURE_MODULE, '--from-ref', 'a', '--tag', `${repo}:2`], { env: cleanEnv() });
+    expect(fromRef.stderr).toContain('wasm-image: error: --from-ref: names an entry of --from-oci-layout; set --from-oci-layout too');
+  });
+});

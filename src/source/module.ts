@@ -1,0 +1,50 @@
+// The module inside an existing image, read only where its bytes are on disk anyway (a layout, a copy across
+// registries): the raw layer of the oci and wasm variants, or plugin.wasm unpacked from the compat layer.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { hashFile } from '../image/digest.js';
+import { FileName, MAX_MODULE_BYTES } from '../image/mediatypes.js';
+import type { Digest, Image } from '../image/types.js';
+import { inspectModuleFile, type ModuleInfo } from '../wasm/inspect.js';
+import { manifestVariant } from './manifest.js';
+
+export interface ModuleFacts {
+  wasm: { digest: Digest; size: number };
+  module: ModuleInfo;
+}
+
+/** Unpacks the first entry named plugin.wasm (what consumers take) from a compat layer into `target`. */
+async function unpackPlugin(layerPath: string, target: string): Promise<boolean> {
+  let found = false;
+  const tar = extract();
+  tar.on('entry', (header, stream, next) => {
+    const mine = !found && header.type === 'file' && basename(header.name) === FileName.compatModule;
+    if (!mine || (header.size ?? 0) > MAX_MODULE_BYTES) {
+      stream.on('end', next);
+      stream.resume();
+      return;
+    }
+    found = true;
+    pipeline(stream, createWriteStream(target)).then(() => next(), next);
+  });
+  await pipeline(createReadStream(layerPath), createGunzip(), tar as unknown as Writable);
+  return found;
+}
+
+/** Module digest, size and inspection, when the image's module layer is a file here; undefined otherwise. */
+export async function moduleFacts(image: Image, workDir: string): Promise<ModuleFacts | undefined> {
+  const { module } = manifestVariant(image.manifest);
+  const layer = image.layers.find((l) => l.descriptor.digest === module.digest);
+  if (layer?.source.kind !== 'file') return undefined;
+  let path = layer.source.path;
+  if (image.variant === 'compat') {
+    path = join(workDir, FileName.compatModule);
+    if (!(await unpackPlugin(layer.source.path, path))) return undefined;
+  }
+  const wasm = await hashFile(path);
+  return { wasm, module: await inspectModuleFile(path) };
+}

@@ -1,0 +1,156 @@
+// Reads an image already in a registry, by digest, to promote it to new tags with the same digest. Within one
+// registry its blobs are mounted and nothing is downloaded; otherwise each blob is streamed through sha256
+// into a temp file (constant memory) and uploaded from there.
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InputError } from '../errors.js';
+import { digestHex, sha256Digest } from '../image/digest.js';
+import { MediaType } from '../image/mediatypes.js';
+import { imageBlobs, type BlobSource, type Descriptor, type Digest, type Image } from '../image/types.js';
+import { RegistryClient, type Logger } from '../registry/client.js';
+import { credentialLookup, secretsOf, type CredentialInputs } from '../registry/credentials.js';
+import { RegistryError, unexpectedResponse } from '../registry/errors.js';
+import { parseReference, ReferenceError, type ImageReference } from '../registry/reference.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../registry/retry.js';
+import { streamedBytes } from '../memory.js';
+import { imageFromManifest, ManifestProblem } from './manifest.js';
+
+export interface DigestReference {
+  ref: ImageReference;
+  digest: Digest;
+}
+
+export const MANIFEST_ACCEPT = [MediaType.ociManifest, MediaType.dockerManifest, MediaType.ociIndex, MediaType.dockerManifestList].join(
+  ', ',
+);
+
+/** `registry/repository@sha256:<hex>` (a tag before the `@` is allowed and ignored, as docker does). */
+export function parseDigestReference(input: string, name = 'from-image'): DigestReference {
+  const at = input.trim().lastIndexOf('@');
+  const digest = at === -1 ? '' : input.trim().slice(at + 1);
+  if (!/^sha256:[a-f0-9]{64}$/.test(digest)) {
+    throw new InputError(
+      name,
+      `"${input.trim()}" does not name an image by digest; give registry/repository@sha256:<64 hex digits>, e.g. the image output of the run that pushed it`,
+    );
+  }
+  try {
+    return { ref: parseReference(input.trim().slice(0, at)), digest: digest as Digest };
+  } catch (err) {
+    if (err instanceof ReferenceError) throw new InputError(name, err.message);
+    throw err;
+  }
+}
+
+export interface SourceOptions {
+  credentials: Omit<CredentialInputs, 'env'> & { env?: NodeJS.ProcessEnv };
+  insecureRegistries: string[];
+  retry?: Partial<RetryPolicy>;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  log: Logger;
+  mask: (secret: string) => void;
+}
+
+/** A pull-only client for the source registry; credentials come the same way as for targets. */
+export async function sourceClient(ref: ImageReference, opts: SourceOptions): Promise<RegistryClient> {
+  const lookupInputs = { ...opts.credentials, env: opts.credentials.env ?? process.env, warn: (m: string) => opts.log.warning(m) };
+  // Looked up on the first challenge, as for targets; every secret is masked before it could be printed.
+  const credentials = credentialLookup(ref.registry, lookupInputs, (found) => {
+    for (const secret of secretsOf(found)) opts.mask(secret);
+  });
+  const client = new RegistryClient({
+    host: ref.host,
+    credentials,
+    insecureRegistries: opts.insecureRegistries,
+    retry: { ...DEFAULT_RETRY_POLICY, ...opts.retry },
+    timeoutMs: opts.timeoutMs,
+    signal: opts.signal,
+    log: opts.log,
+    mask: opts.mask,
+  });
+  await client.ping();
+  return client;
+}
+
+const pull = (repository: string) => [`repository:${repository}:pull`];
+
+/** The manifest bytes `reference` (a tag or digest) resolves to, with their digest. */
+export async function fetchManifest(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+): Promise<{ bytes: Buffer; digest: Digest }> {
+  const what = `reading the manifest ${repository}@${reference}`;
+  const res = await client.requestWithRetries(what, {
+    method: 'GET',
+    target: `/v2/${repository}/manifests/${reference}`,
+    scopes: pull(repository),
+    headers: { Accept: MANIFEST_ACCEPT },
+  });
+  if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
+  const digest = sha256Digest(res.body);
+  if (reference.startsWith('sha256:') && digest !== reference) {
+    throw new RegistryError(`${client.host} answered ${what} with bytes whose digest is ${digest}`, res.status);
+  }
+  return { bytes: res.body, digest };
+}
+
+/** Streams one blob into `path`, hashing it on the way; the digest and size must match. */
+export async function downloadBlob(client: RegistryClient, repository: string, d: Descriptor, path: string): Promise<void> {
+  const what = `downloading ${d.digest.slice(0, 19)} from ${repository}`;
+  const hash = createHash('sha256');
+  let size = 0;
+  const res = await client.requestWithRetries(what, {
+    method: 'GET',
+    target: `/v2/${repository}/blobs/${d.digest}`,
+    scopes: pull(repository),
+    consume: async (stream) => {
+      const count = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          hash.update(chunk);
+          size += chunk.length;
+          streamedBytes(chunk.length);
+          cb(null, chunk);
+        },
+      });
+      await pipeline(stream, count, createWriteStream(path));
+    },
+  });
+  if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
+  const got = `sha256:${hash.digest('hex')}`;
+  if (got !== d.digest || size !== d.size) {
+    throw new RegistryError(`${client.host} served blob ${d.digest} as ${got} (${size} bytes, expected ${d.size})`, res.status);
+  }
+}
+
+/**
+ * The image `source` names. `download` false (a promotion within one registry): blobs are to be mounted
+ * from the source repository. `download` true: every blob is fetched into `workDir` first.
+ */
+export async function readRegistryImage(
+  client: RegistryClient,
+  source: DigestReference,
+  opts: { download: boolean; workDir: string },
+): Promise<Image> {
+  const { bytes } = await fetchManifest(client, source.ref.repository, source.digest);
+  const sourceOf = (d: Descriptor): BlobSource =>
+    opts.download ? { kind: 'file', path: join(opts.workDir, digestHex(d.digest)) } : { kind: 'mount', repository: source.ref.repository };
+  let image: Image;
+  try {
+    image = imageFromManifest(bytes, sourceOf);
+  } catch (err) {
+    if (err instanceof ManifestProblem)
+      throw new InputError('from-image', `${source.ref.registry}/${source.ref.repository}@${source.digest}: ${err.message}`);
+    throw err;
+  }
+  if (opts.download) {
+    for (const blob of imageBlobs(image)) {
+      if (blob.source.kind === 'file') await downloadBlob(client, source.ref.repository, blob.descriptor, blob.source.path);
+    }
+  }
+  return image;
+}

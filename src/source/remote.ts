@@ -1,0 +1,95 @@
+// The CLI's `inspect` and `verify`: what a consumer would detect for an image already in a registry, and the
+// same read-back checks the action runs after a push.
+import { join } from 'node:path';
+import { InputError } from '../errors.js';
+import { digestHex } from '../image/digest.js';
+import { MediaType } from '../image/mediatypes.js';
+import type { Descriptor, Digest } from '../image/types.js';
+import { parseReference, ReferenceError, type ImageReference } from '../registry/reference.js';
+import { verifyRepository, type ConsumerVariant } from '../registry/verify.js';
+import { imageFromManifest, ManifestProblem, manifestVariant, parseImageManifest } from './manifest.js';
+import { moduleFacts } from './module.js';
+import { downloadBlob, fetchManifest, parseDigestReference, sourceClient, type SourceOptions } from './registry-image.js';
+
+/** A tag or digest reference, and the string the registry resolves it by. */
+export function parseAnyReference(input: string): { ref: ImageReference; reference: string } {
+  if (input.includes('@')) {
+    const { ref, digest } = parseDigestReference(input, 'REF');
+    return { ref, reference: digest };
+  }
+  try {
+    const ref = parseReference(input);
+    return { ref, reference: ref.tag };
+  } catch (err) {
+    if (err instanceof ReferenceError) throw new InputError('REF', err.message);
+    throw err;
+  }
+}
+
+export interface Inspection {
+  reference: string;
+  digest: Digest;
+  mediaType: string;
+  /** What Istio and Envoy Gateway detect (compat, docker, oci), or wasm for the CNCF artifact; null when no consumer loads it. */
+  variant: ConsumerVariant | null;
+  problem?: string;
+  module: { digest: Digest; size: number; kind: string; proxyAbi: string | null; imports: number; exports: number } | null;
+  annotations: Record<string, string>;
+}
+
+/** Reads the manifest and, when a consumer would load it, the module layer, and says what it found. */
+export async function inspectRemote(input: string, opts: SourceOptions & { workDir: string }): Promise<Inspection> {
+  const { ref, reference } = parseAnyReference(input);
+  const client = await sourceClient(ref, opts);
+  const { bytes, digest } = await fetchManifest(client, ref.repository, reference);
+  const base = { reference: `${ref.registry}/${ref.repository}@${digest}`, digest };
+  const raw = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; annotations?: Record<string, string> };
+  const annotations = raw.annotations ?? {};
+  let module: Descriptor;
+  try {
+    module = manifestVariant(parseImageManifest(bytes)).module;
+  } catch (err) {
+    if (!(err instanceof ManifestProblem)) throw err;
+    return { ...base, mediaType: String(raw.mediaType), variant: null, problem: err.message, module: null, annotations };
+  }
+  // Only the layer that holds the module is downloaded; the others stay where they are.
+  const path = join(opts.workDir, digestHex(module.digest));
+  const image = imageFromManifest(bytes, (d) =>
+    d.digest === module.digest ? { kind: 'file', path } : { kind: 'mount', repository: ref.repository },
+  );
+  await downloadBlob(client, ref.repository, module, path);
+  const facts = await moduleFacts(image, opts.workDir);
+  const variant: ConsumerVariant = image.flavour === 'docker' ? 'docker' : image.variant;
+  return {
+    ...base,
+    mediaType: image.manifest.mediaType,
+    variant,
+    module: facts
+      ? {
+          ...facts.wasm,
+          kind: facts.module.kind,
+          proxyAbi: facts.module.proxyAbi,
+          imports: facts.module.imports,
+          exports: facts.module.exports,
+        }
+      : null,
+    annotations,
+  };
+}
+
+/** The action's `verify` checks against an image already pushed; throws UnloadableImage when it would not load. */
+export async function verifyRemote(
+  input: string,
+  opts: SourceOptions,
+): Promise<{ reference: string; digest: Digest; variant: ConsumerVariant }> {
+  const { ref, reference } = parseAnyReference(input);
+  const client = await sourceClient(ref, opts);
+  const { bytes, digest } = await fetchManifest(client, ref.repository, reference);
+  const raw = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; config?: { mediaType?: string } };
+  const variant = await verifyRepository(client, ref.repository, [reference], {
+    digest,
+    mediaType: raw.mediaType ?? MediaType.ociManifest,
+    cncf: raw.config?.mediaType === MediaType.cncfWasmConfig,
+  });
+  return { reference: `${ref.registry}/${ref.repository}@${digest}`, digest, variant };
+}
