@@ -177,7 +177,7 @@ const CLI_WORDS: Record<string, string> = {
 const flag = (input: string): string => CLI_WORDS[input] ?? `--${input}`;
 // Hyphenated input names are unambiguous anywhere in a message; plain words only where named as an input.
 const HYPHENATED =
-  /\b(from-oci-layout|from-ref|from-image|oci-layout|abi-versions|istio-version|root-ids|media-types|mount-from|insecure-registries|compression-level|request-timeout|runtime-type|build-command|github-token)\b/g;
+  /(?<![-\w])(from-oci-layout|from-ref|from-image|oci-layout|abi-versions|istio-version|root-ids|media-types|mount-from|insecure-registries|compression-level|request-timeout|runtime-type|build-command|github-token)\b/g;
 
 /** An error message in the CLI's words: flags and environment variables instead of action input names. */
 export function cliMessage(err: unknown): string {

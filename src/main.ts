@@ -21,7 +21,7 @@ import { connect, pushImage, type PushOptions, type Registry } from './registry/
 import { buildOutputs, failureMarkdown, summaryMarkdown, type RunResult, type RunWarning } from './report.js';
 import { readLayoutImage } from './source/layout.js';
 import { moduleFacts, type ModuleFacts } from './source/module.js';
-import { readRegistryImage, sourceClient, type SourceOptions } from './source/registry-image.js';
+import { readRegistryImage, sourceClient, type DigestReference, type SourceOptions } from './source/registry-image.js';
 import { inspectModuleFile, WasmFormatError, type ModuleInfo } from './wasm/inspect.js';
 import { abiMismatch } from './wasm/istio.js';
 import { checkModuleFile } from './wasm/module-file.js';
@@ -96,8 +96,14 @@ export class VerificationError extends Error {
   override name = 'VerificationError';
 }
 
-/** The module path: build, check, inspect and package `options.wasm`. */
-async function moduleImage(options: Options, host: Host, workDir: string, signal?: AbortSignal): Promise<SourcedImage> {
+/** A step that needs the network (packaging overlaps with authentication; a promotion reads the source). */
+type Finish = () => Promise<SourcedImage>;
+
+/**
+ * The module path: build, check and inspect `options.wasm` now, before any network call; the returned
+ * step packages it.
+ */
+async function prepareModule(options: Options, host: Host, workDir: string, signal?: AbortSignal): Promise<Finish> {
   const build = options.build;
   const built = build ? await host.group('Build', () => runBuildStep(build, host, { signal })) : undefined;
   // Set as soon as it is known, so a later failure still reports it.
@@ -119,15 +125,17 @@ async function moduleImage(options: Options, host: Host, workDir: string, signal
     throw err;
   });
   reportModule(info, options, host);
-  const packed = await host.group('Package', async () => {
-    const started = Date.now();
-    const p = await packModule(module, spec, workDir, options.compressionLevel);
-    host.info(
-      `${p.image.variant} image ${p.image.manifestDescriptor.digest} from ${module.path} (${module.size} bytes) in ${Date.now() - started} ms`,
-    );
-    return p;
-  });
-  return { image: packed.image, facts: { wasm: packed.wasm, module: info }, cacheHit: built?.cacheHit };
+  return async () => {
+    const packed = await host.group('Package', async () => {
+      const started = Date.now();
+      const p = await packModule(module, spec, workDir, options.compressionLevel);
+      host.info(
+        `${p.image.variant} image ${p.image.manifestDescriptor.digest} from ${module.path} (${module.size} bytes) in ${Date.now() - started} ms`,
+      );
+      return p;
+    });
+    return { image: packed.image, facts: { wasm: packed.wasm, module: info }, cacheHit: built?.cacheHit };
+  };
 }
 
 function warnNotEnvoy(host: Host): void {
@@ -137,30 +145,47 @@ function warnNotEnvoy(host: Host): void {
   );
 }
 
-/** The existing-image path: a layout on disk or an image in a registry, published as it is. */
-async function existingImage(options: Options, host: Host, workDir: string, source: SourceOptions): Promise<SourcedImage> {
-  const from = options.source;
-  const image = await host.group('Read image', async () => {
-    if (from.kind === 'layout') {
-      const img = await readLayoutImage(from.dir, from.ref);
-      host.info(`${img.variant} image ${img.manifestDescriptor.digest} from the OCI layout ${from.dir}`);
-      return img;
-    }
-    if (from.kind !== 'registry') throw new Error('unreachable: not an existing image');
-    const { ref, digest } = from.image;
-    // Within one registry every blob is mounted; a layout or another registry needs the bytes here.
-    const download = options.ociLayout !== undefined || !options.push || options.tags.some((t) => t.host !== ref.host);
-    const client = await sourceClient(ref, source);
-    const img = await readRegistryImage(client, from.image, { download, workDir });
-    host.info(
-      `${img.variant} image ${digest} from ${ref.registry}/${ref.repository}${download ? ', blobs downloaded' : ', blobs to be mounted'}`,
-    );
-    return img;
-  });
+/** Module facts of an existing image, where its module is on disk here. */
+async function existingFacts(image: Image, options: Options, host: Host, workDir: string): Promise<SourcedImage> {
   if (image.variant === 'wasm') warnNotEnvoy(host);
   const facts = await moduleFacts(image, workDir);
   if (facts) reportModule(facts.module, options, host, image.variant);
   return { image, facts, cacheHit: undefined };
+}
+
+/** A layout is read and checked whole before any network call. */
+async function prepareLayout(options: Options, host: Host, workDir: string, dir: string, ref: string | undefined): Promise<Finish> {
+  const image = await host.group('Read image', async () => {
+    const img = await readLayoutImage(dir, ref);
+    host.info(`${img.variant} image ${img.manifestDescriptor.digest} from the OCI layout ${dir}`);
+    return img;
+  });
+  const sourced = await existingFacts(image, options, host, workDir);
+  return async () => sourced;
+}
+
+/** An image in a registry: within one registry every blob is mounted; a layout or another registry needs the bytes here. */
+function prepareRegistryImage(options: Options, host: Host, workDir: string, source: SourceOptions, from: DigestReference): Finish {
+  return async () => {
+    const { ref, digest } = from;
+    const download = options.ociLayout !== undefined || !options.push || options.tags.some((t) => t.host !== ref.host);
+    const image = await host.group('Read image', async () => {
+      const client = await sourceClient(ref, source);
+      const img = await readRegistryImage(client, from, { download, workDir });
+      host.info(
+        `${img.variant} image ${digest} from ${ref.registry}/${ref.repository}${download ? ', blobs downloaded' : ', blobs to be mounted'}`,
+      );
+      return img;
+    });
+    return existingFacts(image, options, host, workDir);
+  };
+}
+
+function prepareImage(options: Options, host: Host, workDir: string, source: SourceOptions): Promise<Finish> | Finish {
+  const from = options.source;
+  if (from.kind === 'module') return prepareModule(options, host, workDir, source.signal);
+  if (from.kind === 'layout') return prepareLayout(options, host, workDir, from.dir, from.ref);
+  return prepareRegistryImage(options, host, workDir, source, from.image);
 }
 
 /** Wraps the host so warnings are kept for the summary and the current step is known when something fails. */
@@ -231,18 +256,15 @@ async function publish(options: Options, host: Host, warnings: RunWarning[], sig
   if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
   const common = registrySettings(options, host, signal);
   const pushOptions = pushSettings(options, host, common);
-  const connectLog = new BufferedLog(host);
-  // Credentials, ping and tokens change nothing anywhere, so they run while the image is prepared.
-  const connection = pushOptions ? connect(options.tags, { ...pushOptions, log: connectLog }) : undefined;
-  // A failure here is reported where the connection is awaited (after packaging), not as an unhandled rejection.
-  connection?.catch(() => undefined);
-
   const workDir = await mkdtemp(join(tempRoot(), 'wasm-image-'));
   try {
-    const sourced =
-      options.source.kind === 'module'
-        ? await moduleImage(options, host, workDir, signal)
-        : await existingImage(options, host, workDir, common);
+    const finish = await prepareImage(options, host, workDir, common);
+    const connectLog = new BufferedLog(host);
+    // Credentials, ping and tokens change nothing anywhere, so they run while the image is packaged or read.
+    const connection = pushOptions ? connect(options.tags, { ...pushOptions, log: connectLog }) : undefined;
+    // A failure here is reported where the connection is awaited (after packaging), not as an unhandled rejection.
+    connection?.catch(() => undefined);
+    const sourced = await finish();
     const { image } = sourced;
 
     if (options.ociLayout) {
