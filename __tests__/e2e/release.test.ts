@@ -23,6 +23,15 @@ beforeAll(async () => {
   [source, target] = await Promise.all([startRegistry(), startRegistry({ auth: 'basic' })]);
   work = mkdtempSync(join(tmpdir(), 'release-'));
 });
+
+/** Every run gets its own HOME and DOCKER_CONFIG, so no file of the developer's is read. */
+const isolated = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  HOME: join(work, 'home'),
+  DOCKER_CONFIG: join(work, 'home', '.docker'),
+  ...extra,
+});
+const action = (inputs: Record<string, string>, env: NodeJS.ProcessEnv = {}) => runAction(inputs, { env: isolated(env) });
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runNode([CLI, ...args], { env: cleanEnv(isolated(env)) });
 afterAll(async () => {
   await Promise.all([source?.stop(), target?.stop()]);
   if (work) rmSync(work, { recursive: true, force: true });
@@ -44,7 +53,7 @@ async function blobsOf(ref: string, auth: SkopeoAuth): Promise<Map<string, Buffe
 /** A layout written by the action with push: false, as a pull-request job would upload it. */
 async function buildLayout(name: string, inputs: Record<string, string> = {}): Promise<{ dir: string; digest: string }> {
   const dir = join(work, name);
-  const run = await runAction({ wasm: FIXTURE_MODULE, push: 'false', 'oci-layout': dir, tags: 'ci.invalid/x:pr', ...inputs });
+  const run = await action({ wasm: FIXTURE_MODULE, push: 'false', 'oci-layout': dir, tags: 'ci.invalid/x:pr', ...inputs });
   expect(run.code, run.stdout).toBe(0);
   return { dir, digest: run.outputs.digest as string };
 }
@@ -53,7 +62,7 @@ describe('from-oci-layout', () => {
   it.each(['compat', 'oci'])('pushes a %s layout byte for byte: same manifest digest and the same blobs', async (variant) => {
     const layout = await buildLayout(`layout-${variant}`, { variant });
     const repo = `${target.host}/layout/${variant}`;
-    const run = await runAction({ 'from-oci-layout': layout.dir, tags: `${repo}:1.2.0`, ...targetCreds() });
+    const run = await action({ 'from-oci-layout': layout.dir, tags: `${repo}:1.2.0`, ...targetCreds() });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.outputs.digest).toBe(layout.digest);
     expect(run.outputs.name).toBe(repo);
@@ -82,15 +91,15 @@ describe('from-oci-layout', () => {
     writeFileSync(join(both, 'index.json'), JSON.stringify(index));
 
     const repo = `${target.host}/layout/multi`;
-    const guess = await runAction({ 'from-oci-layout': both, tags: `${repo}:x`, ...targetCreds() });
+    const guess = await action({ 'from-oci-layout': both, tags: `${repo}:x`, ...targetCreds() });
     expect(guess.code).toBe(1);
     expect(errorLines(guess)).toEqual([
       expect.stringMatching(/Input `from-oci-layout`: .* holds 2 different images \(a, b\); choose one with from-ref/),
     ]);
-    const picked = await runAction({ 'from-oci-layout': both, 'from-ref': 'b', tags: `${repo}:b`, ...targetCreds() });
+    const picked = await action({ 'from-oci-layout': both, 'from-ref': 'b', tags: `${repo}:b`, ...targetCreds() });
     expect(picked.code, picked.stdout).toBe(0);
     expect(picked.outputs.digest).toBe(b.digest);
-    const unknown = await runAction({ 'from-oci-layout': both, 'from-ref': 'c', tags: `${repo}:c`, ...targetCreds() });
+    const unknown = await action({ 'from-oci-layout': both, 'from-ref': 'c', tags: `${repo}:c`, ...targetCreds() });
     expect(errorLines(unknown)).toEqual([expect.stringMatching(/Input `from-ref`: .* has no entry named "c"; it holds: a, b/)]);
   });
 
@@ -110,7 +119,7 @@ describe('from-oci-layout', () => {
     ];
     for (const [damage, message] of cases) {
       damage();
-      const run = await runAction({ 'from-oci-layout': layout.dir, tags: `${target.host}/layout/damaged:1`, ...targetCreds() });
+      const run = await action({ 'from-oci-layout': layout.dir, tags: `${target.host}/layout/damaged:1`, ...targetCreds() });
       expect(run.code).toBe(1);
       expect(errorLines(run)).toEqual([expect.stringMatching(new RegExp(`Input \`from-oci-layout\`: .*${message.source}`))]);
       expect(run.summary).toContain('- **Step:** Read image');
@@ -124,7 +133,7 @@ describe('from-image', () => {
 
   beforeAll(async () => {
     const repo = `${source.host}/ci/filter`;
-    const run = await runAction({ wasm: FIXTURE_MODULE, tags: `${repo}:sha-0123abc` });
+    const run = await action({ wasm: FIXTURE_MODULE, tags: `${repo}:sha-0123abc` });
     expect(run.code, run.stdout).toBe(0);
     pushed = { digest: run.outputs.digest as string, repo };
   });
@@ -132,7 +141,7 @@ describe('from-image', () => {
   it('promotes within one registry by mounting: same digest, no blob downloaded, no module facts', async () => {
     const before = source.accessLog().length;
     const release = `${source.host}/release/filter`;
-    const run = await runAction({
+    const run = await action({
       'from-image': `${pushed.repo}@${pushed.digest}`,
       tags: `${release}:1.2.0\n${release}:latest`,
       verify: 'false',
@@ -153,7 +162,7 @@ describe('from-image', () => {
 
   it('copies across registries (source anonymous, target with credentials): same digest and bytes, module facts read', async () => {
     const repo = `${target.host}/promoted/filter`;
-    const run = await runAction({ 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${repo}:1.2.0`, ...targetCreds() });
+    const run = await action({ 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${repo}:1.2.0`, ...targetCreds() });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.outputs.digest).toBe(pushed.digest);
     expect(run.outputs['proxy-abi']).toBe('0.2.1');
@@ -165,15 +174,15 @@ describe('from-image', () => {
   });
 
   it('refuses a tag instead of a digest, and packaging inputs, before any request', async () => {
-    const byTag = await runAction({ 'from-image': `${pushed.repo}:sha-0123abc`, tags: `${source.host}/x/y:1` });
+    const byTag = await action({ 'from-image': `${pushed.repo}:sha-0123abc`, tags: `${source.host}/x/y:1` });
     expect(errorLines(byTag)).toEqual([
       expect.stringMatching(/Input `from-image`: .* does not name an image by digest; give registry\/repository@sha256:/),
     ]);
-    const both = await runAction({ wasm: FIXTURE_MODULE, 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${source.host}/x/y:1` });
+    const both = await action({ wasm: FIXTURE_MODULE, 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${source.host}/x/y:1` });
     expect(errorLines(both)).toEqual([
       expect.stringMatching(/Input `from-image`: and wasm both name the image; give exactly one of wasm, from-oci-layout, from-image/),
     ]);
-    const variant = await runAction({ variant: 'oci', 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${source.host}/x/y:1` });
+    const variant = await action({ variant: 'oci', 'from-image': `${pushed.repo}@${pushed.digest}`, tags: `${source.host}/x/y:1` });
     expect(errorLines(variant)).toEqual([
       expect.stringMatching(/Input `variant`: shapes a packaged module; from-image publishes an existing image byte for byte/),
     ]);
@@ -181,8 +190,8 @@ describe('from-image', () => {
   });
 
   it('the CLI inspects and verifies an image in the registry, by tag and by digest', async () => {
-    const env = cleanEnv();
-    const inspect = await runNode([CLI, 'inspect', `${pushed.repo}:sha-0123abc`], { env });
+    const env = {};
+    const inspect = await cli(['inspect', `${pushed.repo}:sha-0123abc`], env);
     expect(inspect.code, inspect.stderr).toBe(0);
     expect(JSON.parse(inspect.stdout)).toMatchObject({
       digest: pushed.digest,
@@ -191,30 +200,68 @@ describe('from-image', () => {
       module: { digest: sha256(MODULE), size: MODULE.length, kind: 'core', proxyAbi: '0.2.1' },
       annotations: { 'module.wasm.image/variant': 'compat' },
     });
-    const verify = await runNode([CLI, 'verify', `${pushed.repo}@${pushed.digest}`], { env });
+    const verify = await cli(['verify', `${pushed.repo}@${pushed.digest}`], env);
     expect(verify.code, verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout)).toEqual({ reference: `${pushed.repo}@${pushed.digest}`, digest: pushed.digest, variant: 'compat' });
-    const missing = await runNode([CLI, 'verify', `${pushed.repo}:nope`], { env });
+    const missing = await cli(['verify', `${pushed.repo}:nope`], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/wasm-image: error: reading the manifest ci\/filter@nope on .* failed: HTTP 404 MANIFEST_UNKNOWN/);
   });
 
   it('the CLI pushes --from-image and speaks in flags in its errors', async () => {
-    const env = cleanEnv({ WASM_IMAGE_PASSWORD: target.password as string });
+    const env = { WASM_IMAGE_PASSWORD: target.password as string };
     const repo = `${target.host}/cli/promoted`;
-    const ok = await runNode(
-      [CLI, 'push', '--from-image', `${pushed.repo}@${pushed.digest}`, '--tag', `${repo}:1`, '--username', target.username as string],
-      { env },
+    const ok = await cli(
+      ['push', '--from-image', `${pushed.repo}@${pushed.digest}`, '--tag', `${repo}:1`, '--username', target.username as string],
+      env,
     );
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ digest: pushed.digest, name: repo });
-    const noUser = await runNode([CLI, 'push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:2`], { env });
+    const noUser = await cli(['push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:2`], env);
     expect(noUser.stderr).toContain('wasm-image: error: --username: is required when --password-stdin (or WASM_IMAGE_PASSWORD) is given');
-    const noPassword = await runNode([CLI, 'push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:2`, '--username', 'u'], { env: cleanEnv() });
+    const noPassword = await cli(['push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:2`, '--username', 'u']);
     expect(noPassword.stderr).toContain(
       'wasm-image: error: --password-stdin (or WASM_IMAGE_PASSWORD): is required when --username is given',
     );
-    const fromRef = await runNode([CLI, 'push', '--wasm', FIXTURE_MODULE, '--from-ref', 'a', '--tag', `${repo}:2`], { env: cleanEnv() });
+    const fromRef = await cli(['push', '--wasm', FIXTURE_MODULE, '--from-ref', 'a', '--tag', `${repo}:2`]);
     expect(fromRef.stderr).toContain('wasm-image: error: --from-ref: names an entry of --from-oci-layout; set --from-oci-layout too');
+  });
+});
+
+describe('from-image with a token registry', () => {
+  let reg: RegistryFixture;
+  beforeAll(async () => {
+    reg = await startRegistry({ auth: 'token' });
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('promotes with credentials from the docker config, mounting with a pull scope on the source', async () => {
+    const home = mkdtempSync(join(work, 'home-'));
+    const auth = Buffer.from(`${reg.username}:${reg.password}`).toString('base64');
+    writeFileSync(join(home, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth } } }));
+    const env = { DOCKER_CONFIG: home };
+    const built = await action({ wasm: FIXTURE_MODULE, variant: 'oci', tags: `${reg.host}/ci/filter:sha-1` }, env);
+    expect(built.code, built.stdout).toBe(0);
+    const before = reg.accessLog().length;
+    const run = await action(
+      { 'from-image': `${reg.host}/ci/filter@${built.outputs.digest}`, tags: `${reg.host}/release/filter:1.0.0` },
+      env,
+    );
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.outputs.digest).toBe(built.outputs.digest);
+    expect(run.outputs.verified).toBe('true');
+    expect(run.stdout).toMatch(/mounted +sha256:/);
+    expect(reg.tokenServer?.requests.some((r) => r.account === reg.username && r.scope.includes('repository:ci/filter:pull'))).toBe(true);
+    expect(reg.accessLog().slice(before)).toMatch(
+      /"POST \/v2\/release\/filter\/blobs\/uploads\/\?mount=[^ ]*&from=ci%2Ffilter HTTP\/1.1" 201/,
+    );
+    const creds = `${reg.username}:${reg.password}`;
+    await expectImage(
+      `${reg.host}/release/filter:1.0.0`,
+      { tls: false, creds },
+      { digest: run.outputs.digest as string, variant: 'oci', module: MODULE },
+    );
   });
 });
