@@ -265,3 +265,39 @@ describe('from-image with a token registry', () => {
     );
   });
 });
+
+describe('job summary of real runs', () => {
+  it('a failed push says the step, the error and the fix', async () => {
+    const run = await action({
+      wasm: FIXTURE_MODULE,
+      tags: `${target.host}/summary/denied:1`,
+      username: 'nobody',
+      password: 'wrong-password',
+    });
+    expect(run.code).toBe(1);
+    // Basic auth is only refused at the first request that needs it (a blob HEAD in Upload); a Bearer
+    // registry refuses the token already in Authenticate.
+    expect(run.summary).toMatch(/^### ❌ Wasm image not published\n\n- \*\*Step:\*\* (Authenticate|Upload)\n- \*\*Error:\*\* .*HTTP 401/);
+    expect(run.summary).toContain('- **Fix:** Check the credentials');
+    expect(run.summary).not.toContain('wrong-password');
+  });
+
+  it('variant wasm: the warning is in the summary, and no Envoy snippet', async () => {
+    const repo = `${source.host}/summary/cncf`;
+    const run = await action({ wasm: FIXTURE_MODULE, variant: 'wasm', tags: `${repo}:1` });
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.summary).toContain('- ⚠️ **Not loadable by Envoy**: variant wasm is the CNCF Wasm OCI artifact');
+    expect(run.summary).toContain('Istio and Envoy Gateway cannot load it; wasmtime-based runtimes');
+    expect(run.summary).not.toContain('WasmPlugin');
+    expect(run.summary).not.toMatch(/^\|/m);
+  });
+
+  it('compat: WasmPlugin and EnvoyExtensionPolicy named after the repository, pinned to the pushed digest', async () => {
+    const repo = `${source.host}/acme/rate_limit`;
+    const run = await action({ wasm: FIXTURE_MODULE, tags: `${repo}:2.0.0` });
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.summary).toContain(`  name: rate-limit\nspec:\n  url: oci://${repo}:2.0.0\n  sha256: ${run.outputs.sha256}\n`);
+    expect(run.summary).toContain(`          url: ${repo}:2.0.0\n          sha256: ${run.outputs.sha256}\n`);
+    expect(run.summary).not.toMatch(/^\|/m);
+  });
+});
