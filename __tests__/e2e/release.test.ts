@@ -301,3 +301,60 @@ describe('job summary of real runs', () => {
     expect(run.summary).not.toMatch(/^\|/m);
   });
 });
+
+describe('CLI on an image no consumer loads', () => {
+  /** Pushes the compat layout's blobs with curl under a manifest whose layer says plain tar (Istio refuses it). */
+  async function pushPlainTarImage(repo: string): Promise<string> {
+    const layout = await buildLayout('plain-tar');
+    const blob = (d: string) => join(layout.dir, 'blobs', 'sha256', d.slice(7));
+    const manifest = JSON.parse(readFileSync(blob(layout.digest), 'utf8'));
+    const base = `${source.url}/v2/${repo}`;
+    for (const d of [manifest.config, ...manifest.layers]) {
+      const { stdout } = await execFile('curl', ['-sS', '-o', '/dev/null', '-D', '-', '-X', 'POST', `${base}/blobs/uploads/`], {
+        timeout: 10_000,
+      });
+      const location = /^location: *(\S+)/im.exec(stdout)?.[1] as string;
+      const url = new URL(location, source.url);
+      url.searchParams.set('digest', d.digest);
+      await execFile(
+        'curl',
+        ['-sSf', '-X', 'PUT', '--data-binary', `@${blob(d.digest)}`, '-H', 'Content-Type: application/octet-stream', url.href],
+        {
+          timeout: 10_000,
+        },
+      );
+    }
+    manifest.layers[0].mediaType = 'application/vnd.oci.image.layer.v1.tar';
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    const file = join(work, 'plain-tar-manifest.json');
+    writeFileSync(file, bytes);
+    await execFile(
+      'curl',
+      ['-sSf', '-X', 'PUT', '--data-binary', `@${file}`, '-H', `Content-Type: ${manifest.mediaType}`, `${base}/manifests/broken`],
+      { timeout: 10_000 },
+    );
+    return sha256(bytes);
+  }
+
+  it('inspect says no consumer loads it and why; verify exits 1 with the consumers reason', async () => {
+    const digest = await pushPlainTarImage('cli/broken');
+    const ref = `${source.host}/cli/broken:broken`;
+    const inspect = await cli(['inspect', ref]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({
+      digest,
+      variant: null,
+      module: null,
+      problem: expect.stringContaining('compat needs application/vnd.oci.image.layer.v1.tar+gzip (plain tar and zstd are refused)'),
+    });
+    const verify = await cli(['verify', ref]);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toMatch(
+      /^wasm-image: error: 127\.0\.0\.1:\d+\/cli\/broken@sha256:[a-f0-9]{64} would not load in Istio or Envoy Gateway: the last layer is application\/vnd\.oci\.image\.layer\.v1\.tar; compat needs/m,
+    );
+    const promote = await action({ 'from-image': `${source.host}/cli/broken@${digest}`, tags: `${source.host}/cli/promoted-broken:1` });
+    expect(errorLines(promote)).toEqual([
+      expect.stringMatching(/Input `from-image`: .*Istio and Envoy Gateway would refuse it: the last layer is/),
+    ]);
+  });
+});

@@ -6,7 +6,7 @@ import { digestHex } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import { parseReference, ReferenceError, type ImageReference } from '../registry/reference.js';
-import { verifyRepository, type ConsumerVariant } from '../registry/verify.js';
+import { UnloadableImage, verifyRepository, type ConsumerVariant } from '../registry/verify.js';
 import { imageFromManifest, ManifestProblem, manifestVariant, parseImageManifest } from './manifest.js';
 import { moduleFacts } from './module.js';
 import { downloadBlob, fetchManifest, parseDigestReference, sourceClient, type SourceOptions } from './registry-image.js';
@@ -86,10 +86,15 @@ export async function verifyRemote(
   const client = await sourceClient(ref, opts);
   const { bytes, digest } = await fetchManifest(client, ref.repository, reference);
   const raw = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; config?: { mediaType?: string } };
+  const cncf = raw.config?.mediaType === MediaType.cncfWasmConfig;
   const variant = await verifyRepository(client, ref.repository, [reference], {
     digest,
     mediaType: raw.mediaType ?? MediaType.ociManifest,
-    cncf: raw.config?.mediaType === MediaType.cncfWasmConfig,
+    cncf,
+  }).catch((err: unknown) => {
+    if (!(err instanceof UnloadableImage)) throw err;
+    const who = cncf ? 'breaks the CNCF Wasm artifact rules' : 'would not load in Istio or Envoy Gateway';
+    throw new UnloadableImage(`${ref.registry}/${ref.repository}@${digest} ${who}: ${err.message}`);
   });
   return { reference: `${ref.registry}/${ref.repository}@${digest}`, digest, variant };
 }
