@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cleanEnv, errorLines, FIXTURE_MODULE, runAction, runNode } from '../helpers/action.js';
 import { expectImage, sha256, skopeoRaw, type SkopeoAuth } from '../helpers/consumer.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
 const execFile = promisify(execFileCb);
@@ -171,6 +172,21 @@ describe('from-image', () => {
     const to = await blobsOf(`${repo}:1.2.0`, targetAuth());
     expect([...to.keys()].sort()).toEqual([...from.keys()].sort());
     for (const [hex, bytes] of to) expect(Buffer.compare(bytes, from.get(hex) as Buffer), hex).toBe(0);
+  });
+
+  it('a blob download cut off half-way is retried from the start: same digest, same bytes', async () => {
+    const proxy = await startFaultProxy(source.url);
+    try {
+      proxy.addRule({ match: { method: 'GET', path: /\/blobs\/sha256:/ }, fault: { kind: 'reset-response', afterBytes: 40 }, times: 2 });
+      const repo = `${target.host}/promoted/retried`;
+      const run = await action({ 'from-image': `${proxy.host}/ci/filter@${pushed.digest}`, tags: `${repo}:1`, ...targetCreds() });
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.outputs.digest).toBe(pushed.digest);
+      expect(proxy.requests.filter((r) => r.method === 'GET' && r.faulted === 'reset-response')).toHaveLength(2);
+      await expectImage(`${repo}:1`, targetAuth(), { digest: pushed.digest, variant: 'compat', module: MODULE });
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('refuses a tag instead of a digest, and packaging inputs, before any request', async () => {

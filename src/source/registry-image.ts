@@ -1,13 +1,11 @@
 // Reads an image already in a registry, by digest, to promote it to new tags with the same digest. Within one
 // registry its blobs are mounted and nothing is downloaded; otherwise each blob is streamed through sha256
 // into a temp file (constant memory) and uploaded from there.
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InputError } from '../errors.js';
-import { digestHex, sha256Digest } from '../image/digest.js';
+import { digestHex, HashCounter, sha256Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { imageBlobs, type BlobSource, type Descriptor, type Digest, type Image } from '../image/types.js';
 import { RegistryClient, type Logger } from '../registry/client.js';
@@ -15,7 +13,6 @@ import { credentialLookup, secretsOf, type CredentialInputs } from '../registry/
 import { RegistryError, unexpectedResponse } from '../registry/errors.js';
 import { parseReference, ReferenceError, type ImageReference } from '../registry/reference.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../registry/retry.js';
-import { streamedBytes } from '../memory.js';
 import { imageFromManifest, ManifestProblem } from './manifest.js';
 
 export interface DigestReference {
@@ -102,26 +99,21 @@ export async function fetchManifest(
 /** Streams one blob into `path`, hashing it on the way; the digest and size must match. */
 export async function downloadBlob(client: RegistryClient, repository: string, d: Descriptor, path: string): Promise<void> {
   const what = `downloading ${d.digest.slice(0, 19)} from ${repository}`;
-  const hash = createHash('sha256');
+  let got = '';
   let size = 0;
   const res = await client.requestWithRetries(what, {
     method: 'GET',
     target: `/v2/${repository}/blobs/${d.digest}`,
     scopes: pull(repository),
+    // Each attempt starts the file and the hash afresh, so a retried download never counts bytes twice.
     consume: async (stream) => {
-      const count = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          hash.update(chunk);
-          size += chunk.length;
-          streamedBytes(chunk.length);
-          cb(null, chunk);
-        },
-      });
-      await pipeline(stream, count, createWriteStream(path));
+      const counter = new HashCounter();
+      await pipeline(stream, counter, createWriteStream(path));
+      got = counter.digest();
+      size = counter.bytes;
     },
   });
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
-  const got = `sha256:${hash.digest('hex')}`;
   if (got !== d.digest || size !== d.size) {
     throw new RegistryError(`${client.host} served blob ${d.digest} as ${got} (${size} bytes, expected ${d.size})`, res.status);
   }
