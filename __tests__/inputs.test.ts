@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseKeyValues, parseList, parseOptions } from '../src/inputs.js';
+import { INPUT_DEFAULTS, parseKeyValues, parseList, parseOptions } from '../src/inputs.js';
 
 const get = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? '';
 
@@ -112,6 +112,40 @@ describe('platform', () => {
   it('accepts its default with the oci and wasm variants, which have no platform to write', () => {
     expect(platformOf({ variant: 'oci', platform: 'linux/amd64' })).toEqual({ os: 'linux', architecture: 'amd64' });
     expect(platformOf({ variant: 'wasm' })).toEqual({ os: 'linux', architecture: 'amd64' });
+describe('image source', () => {
+  const DIGEST = `sha256:${'ab'.repeat(32)}`;
+  // The runner passes every input, filled with its action.yml default when the workflow leaves it out.
+  const runnerGet = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? INPUT_DEFAULTS[name] ?? '';
+
+  it('accepts from-image with every packaging input at its runner default', () => {
+    const o = parseOptions(runnerGet({ 'from-image': `ghcr.io/acme/f@${DIGEST}`, tags: 'ghcr.io/acme/f:1.2.0' }), {});
+    expect(o.source).toEqual({
+      kind: 'registry',
+      image: { ref: expect.objectContaining({ registry: 'ghcr.io', repository: 'acme/f' }), digest: DIGEST },
+    });
+  });
+
+  it('resolves a relative from-oci-layout against working-directory, with from-ref', () => {
+    const o = parseOptions(
+      get({ 'from-oci-layout': 'out/layout', 'from-ref': 'sha-1', 'working-directory': 'filters/a', push: 'false' }),
+      {},
+    );
+    expect(o.source).toEqual({ kind: 'layout', dir: 'filters/a/out/layout', ref: 'sha-1' });
+  });
+
+  it.each([
+    [{}, /Input `wasm`: is required: .*or from-oci-layout or from-image/],
+    [{ wasm: 'f.wasm', 'from-oci-layout': 'l' }, /Input `from-oci-layout`: and wasm both name the image/],
+    [{ 'from-oci-layout': 'l', 'from-image': `r/x@${DIGEST}` }, /Input `from-image`: and from-oci-layout both name the image/],
+    [{ wasm: 'f.wasm', 'from-ref': 'a' }, /Input `from-ref`: names an entry of from-oci-layout/],
+    [
+      { 'from-oci-layout': 'l', labels: 'a=b' },
+      /Input `labels`: shapes a packaged module; from-oci-layout publishes an existing image byte for byte/,
+    ],
+    [{ 'from-image': 'ghcr.io/acme/f:1.0' }, /Input `from-image`: "ghcr.io\/acme\/f:1.0" does not name an image by digest/],
+    [{ 'from-image': `GHCR.io/Acme/f@${DIGEST}` }, /Input `from-image`: .*upper-case letters in its repository/],
+  ])('refuses %o', (inputs, message) => {
+    expect(() => parseOptions(get({ push: 'false', ...inputs }), {})).toThrow(message);
   });
 });
 
