@@ -17,7 +17,8 @@ import { printable } from './log-text.js';
 import { checkFits, packModule } from './pack.js';
 import { closeIdleConnections } from './registry/http.js';
 import type { Logger } from './registry/client.js';
-import { connect, pushImage, type PushOptions, type Registry } from './registry/push.js';
+import { connect, pushImage, type PushOptions, type PushResult, type Registry } from './registry/push.js';
+import { MountRefused } from './registry/upload.js';
 import { buildOutputs, failureMarkdown, summaryMarkdown, type RunResult, type RunWarning } from './report.js';
 import { readLayoutImage } from './source/layout.js';
 import { moduleFacts, type ModuleFacts } from './source/module.js';
@@ -89,6 +90,8 @@ interface SourcedImage {
   facts: ModuleFacts | undefined;
   /** Whether the build cache hit; undefined when no build ran. */
   cacheHit: boolean | undefined;
+  /** For blobs left in the registry to be mounted: the same image with every blob downloaded. */
+  withBytes?: Finish;
 }
 
 /** Thrown before any output is written: a failed run leaves only cache-hit, set once the build step ran. */
@@ -166,9 +169,8 @@ async function prepareLayout(options: Options, host: Host, workDir: string, dir:
 
 /** An image in a registry: within one registry every blob is mounted; a layout or another registry needs the bytes here. */
 function prepareRegistryImage(options: Options, host: Host, workDir: string, source: SourceOptions, from: DigestReference): Finish {
-  return async () => {
-    const { ref, digest } = from;
-    const download = options.ociLayout !== undefined || !options.push || options.tags.some((t) => t.host !== ref.host);
+  const { ref, digest } = from;
+  const read = async (download: boolean): Promise<SourcedImage> => {
     const image = await host.group('Read image', async () => {
       const client = await sourceClient(ref, source);
       const img = await readRegistryImage(client, from, { download, workDir });
@@ -177,8 +179,10 @@ function prepareRegistryImage(options: Options, host: Host, workDir: string, sou
       );
       return img;
     });
-    return existingFacts(image, options, host, workDir);
+    const sourced = await existingFacts(image, options, host, workDir);
+    return download ? sourced : { ...sourced, withBytes: () => read(true) };
   };
+  return () => read(options.ociLayout !== undefined || !options.push || options.tags.some((t) => t.host !== ref.host));
 }
 
 function prepareImage(options: Options, host: Host, workDir: string, source: SourceOptions): Promise<Finish> | Finish {
@@ -252,6 +256,34 @@ function pushSettings(options: Options, host: Host, common: SourceOptions): Push
   };
 }
 
+/** Authentication ran while packaging; its log lines appear in their own group once it is awaited. */
+async function replayed(connection: Promise<Registry[]>, log: BufferedLog): Promise<Registry[]> {
+  try {
+    return await connection;
+  } finally {
+    log.replay();
+  }
+}
+
+/**
+ * Pushes the image; when a registry refuses to mount a promoted image's blobs (not every registry mounts),
+ * downloads them and pushes again. No tag was put yet: manifests go up only after every blob.
+ */
+async function pushOrCopy(
+  sourced: SourcedImage,
+  push: (image: Image) => Promise<PushResult>,
+  host: Host,
+): Promise<{ result: PushResult; sourced: SourcedImage }> {
+  try {
+    return { result: await push(sourced.image), sourced };
+  } catch (err) {
+    if (!(err instanceof MountRefused) || !sourced.withBytes) throw err;
+    host.warning(`${err.message}; downloading the image's blobs to upload them instead`, 'Mount refused');
+    const copied = await sourced.withBytes();
+    return { result: await push(copied.image), sourced: copied };
+  }
+}
+
 async function publish(options: Options, host: Host, warnings: RunWarning[], signal?: AbortSignal): Promise<RunResult> {
   if (options.ociLayout) await checkLayoutTarget(options.ociLayout);
   const common = registrySettings(options, host, signal);
@@ -273,28 +305,18 @@ async function publish(options: Options, host: Host, warnings: RunWarning[], sig
       host.info(`OCI layout written to ${options.ociLayout} (${refNames.join(', ')})`);
     }
 
-    const pushed = pushOptions
-      ? await pushImage(image, options.tags, {
-          ...pushOptions,
-          // Authentication ran while packaging; its log lines appear in their own group now.
-          connection: host.group('Authenticate', async () => {
-            try {
-              return await (connection as Promise<Registry[]>);
-            } finally {
-              connectLog.replay(host);
-            }
-          }),
-        })
-      : undefined;
-
+    const connected = pushOptions ? host.group('Authenticate', () => replayed(connection as Promise<Registry[]>, connectLog)) : undefined;
+    const push = (img: Image) => pushImage(img, options.tags, { ...(pushOptions as PushOptions), connection: connected });
+    const pushed = pushOptions ? await pushOrCopy(sourced, push, host) : undefined;
+    const final = pushed?.sourced ?? sourced;
     const result: RunResult = {
-      image,
-      facts: sourced.facts,
+      image: final.image,
+      facts: final.facts,
       tags: options.tags,
-      pushed: pushed?.pushed ?? [],
-      imageRef: pushed?.image,
+      pushed: pushed?.result.pushed ?? [],
+      imageRef: pushed?.result.image,
       ociLayout: options.ociLayout,
-      verification: pushed?.verification,
+      verification: pushed?.result.verification,
       warnings,
     };
     if (result.verification && 'error' in result.verification) {

@@ -189,6 +189,26 @@ describe('from-image', () => {
     }
   });
 
+  it('a registry that refuses to mount gets the blobs uploaded instead, with a warning', async () => {
+    const proxy = await startFaultProxy(source.url);
+    try {
+      // As a registry without cross-repository mounts answers: no mount, no session.
+      proxy.addRule({ match: { method: 'POST', path: /[?&]mount=/ }, fault: { kind: 'status', status: 405 }, times: Infinity });
+      const repo = `${proxy.host}/release/unmounted`;
+      const run = await action({ 'from-image': `${proxy.host}/ci/filter@${pushed.digest}`, tags: `${repo}:1` });
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.outputs.digest).toBe(pushed.digest);
+      expect(run.stdout).toMatch(
+        /title=Mount refused::the registry did not mount sha256:\w+ from ci\/filter; downloading the image's blobs/,
+      );
+      expect(run.outputs['proxy-abi']).toBe('0.2.1');
+      expect(proxy.requests.filter((r) => r.method === 'PUT' && /\/manifests\//.test(r.path))).toHaveLength(1);
+      await expectImage(`${source.host}/release/unmounted:1`, anon, { digest: pushed.digest, variant: 'compat', module: MODULE });
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('refuses a tag instead of a digest, and packaging inputs, before any request', async () => {
     const byTag = await action({ 'from-image': `${pushed.repo}:sha-0123abc`, tags: `${source.host}/x/y:1` });
     expect(errorLines(byTag)).toEqual([

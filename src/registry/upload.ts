@@ -60,12 +60,7 @@ export function requiresMonolithic(host: string): boolean {
 
 function blobBody(blob: Blob, start = 0, end = blob.descriptor.size - 1): RequestBody {
   if (blob.source.kind === 'file') return { kind: 'file', path: blob.source.path, start, end };
-  if (blob.source.kind === 'mount') {
-    throw new RegistryError(
-      `the registry did not mount ${blob.descriptor.digest} from ${blob.source.repository}, and its bytes are not here to upload`,
-      0,
-    );
-  }
+  if (blob.source.kind === 'mount') throw new MountRefused(blob.descriptor.digest, blob.source.repository);
   return { kind: 'bytes', bytes: blob.source.bytes.subarray(start, end + 1) };
 }
 
@@ -241,6 +236,14 @@ async function committedOffset(target: RepoTarget, session: Session): Promise<nu
   return nextOffset(res) ?? 0;
 }
 
+/** A blob that exists only in the registry (a promotion) could not be mounted, and has no bytes here to upload. */
+export class MountRefused extends Error {
+  override name = 'MountRefused';
+  constructor(digest: Digest, from: string) {
+    super(`the registry did not mount ${digest} from ${from}`);
+  }
+}
+
 /** What one blob's upload carries from one attempt to the next. */
 interface UploadState {
   /** A session to use: one a mount opened, or (with `resume`) one a failed attempt left behind. */
@@ -335,6 +338,7 @@ export async function ensureBlob(target: RepoTarget, blob: Blob, mountFrom: stri
     session = m.session;
     if (session) break;
   }
+  if (blob.source.kind === 'mount') throw new MountRefused(blob.descriptor.digest, blob.source.repository);
   const { host } = target.client;
   const state: UploadState = {
     session,
