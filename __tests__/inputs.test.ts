@@ -112,6 +112,9 @@ describe('platform', () => {
   it('accepts its default with the oci and wasm variants, which have no platform to write', () => {
     expect(platformOf({ variant: 'oci', platform: 'linux/amd64' })).toEqual({ os: 'linux', architecture: 'amd64' });
     expect(platformOf({ variant: 'wasm' })).toEqual({ os: 'linux', architecture: 'amd64' });
+  });
+});
+
 describe('image source', () => {
   const DIGEST = `sha256:${'ab'.repeat(32)}`;
   // The runner passes every input, filled with its action.yml default when the workflow leaves it out.
@@ -142,6 +145,7 @@ describe('image source', () => {
       { 'from-oci-layout': 'l', labels: 'a=b' },
       /Input `labels`: shapes a packaged module; from-oci-layout publishes an existing image byte for byte/,
     ],
+    [{ 'from-image': `r/x@${DIGEST}`, platform: 'linux/arm64' }, /Input `platform`: shapes a packaged module; from-image publishes/],
     [{ 'from-image': 'ghcr.io/acme/f:1.0' }, /Input `from-image`: "ghcr.io\/acme\/f:1.0" does not name an image by digest/],
     [{ 'from-image': `GHCR.io/Acme/f@${DIGEST}` }, /Input `from-image`: .*upper-case letters in its repository/],
   ])('refuses %o', (inputs, message) => {

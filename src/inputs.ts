@@ -261,6 +261,7 @@ const PACKAGING_INPUTS = [
   'labels',
   'compression-level',
   'build-command',
+  'platform',
 ];
 
 /** Exactly one of wasm, from-oci-layout and from-image. */
