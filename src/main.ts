@@ -220,7 +220,8 @@ export async function runJob(options: Options, outerHost: Host, signal?: AbortSi
   try {
     return await publish(options, host, warnings, signal);
   } catch (err) {
-    if (options.summary) await outerHost.writeSummary(failureMarkdown(step(), err, warnings));
+    // A summary that cannot be written must not hide the error it describes.
+    if (options.summary) await outerHost.writeSummary(failureMarkdown(step(), err, warnings)).catch(() => undefined);
     throw err;
   }
 }
@@ -337,7 +338,9 @@ async function actionOptions(): Promise<Options> {
   try {
     return parseOptions((name) => core.getInput(name));
   } catch (err) {
-    if (core.getInput('summary') !== 'false') await actionHost.writeSummary(failureMarkdown('Check inputs', err, []));
+    if (core.getInput('summary') !== 'false') {
+      await actionHost.writeSummary(failureMarkdown('Check inputs', err, [])).catch(() => undefined);
+    }
     throw err;
   }
 }
