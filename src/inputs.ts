@@ -264,6 +264,11 @@ const PACKAGING_INPUTS = [
   'platform',
 ];
 
+/** Relative paths are relative to working-directory (the workspace by default), like the build command. */
+function resolveIn(workingDirectory: string, path: string): string {
+  return workingDirectory === '.' || isAbsolute(path) ? path : join(workingDirectory, path);
+}
+
 /** Exactly one of wasm, from-oci-layout and from-image. */
 function parseSource(read: (name: string) => string, resolvePath: (p: string) => string): ImageSource {
   const given = ['wasm', 'from-oci-layout', 'from-image'].filter((n) => read(n) !== '');
@@ -295,11 +300,8 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   };
 
   const workingDirectory = read('working-directory');
-  const rawWasm = read('wasm');
-  // Relative paths are relative to working-directory (the workspace by default), like the build command.
-  const resolvePath = (p: string) => (workingDirectory === '.' || isAbsolute(p) ? p : join(workingDirectory, p));
-  const wasm = rawWasm && resolvePath(rawWasm);
-  const source = parseSource(read, resolvePath);
+  const wasm = read('wasm') && resolveIn(workingDirectory, read('wasm'));
+  const source = parseSource(read, (p) => resolveIn(workingDirectory, p));
 
   const variant = oneOf<Variant>('variant', read('variant'), ['compat', 'oci', 'wasm']);
   const flavour = oneOf<MediaTypeFlavour>('media-types', read('media-types'), ['oci', 'docker']);
