@@ -174,6 +174,23 @@ describe('from-image', () => {
     for (const [hex, bytes] of to) expect(Buffer.compare(bytes, from.get(hex) as Buffer), hex).toBe(0);
   });
 
+  it('with push: false and oci-layout, writes the pushed image into a layout byte for byte', async () => {
+    const dir = join(work, 'pulled-layout');
+    const run = await action({
+      'from-image': `${pushed.repo}@${pushed.digest}`,
+      push: 'false',
+      'oci-layout': dir,
+      tags: 'x.invalid/y:pulled',
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.outputs.digest).toBe(pushed.digest);
+    const manifest = readFileSync(join(dir, 'blobs', 'sha256', pushed.digest.slice(7)));
+    expect(Buffer.compare(manifest, await skopeoRaw(`${pushed.repo}@${pushed.digest}`, anon))).toBe(0);
+    for (const [hex, bytes] of await blobsOf(`${pushed.repo}@${pushed.digest}`, anon)) {
+      expect(Buffer.compare(readFileSync(join(dir, 'blobs', 'sha256', hex)), bytes), hex).toBe(0);
+    }
+  });
+
   it('a blob download cut off half-way is retried from the start: same digest, same bytes', async () => {
     const proxy = await startFaultProxy(source.url);
     try {
