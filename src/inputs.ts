@@ -293,16 +293,10 @@ function parseSource(read: (name: string) => string, resolvePath: (p: string) =>
   return { kind: 'layout', dir: resolvePath(read('from-oci-layout')), ref: fromRef || undefined };
 }
 
-export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): Options {
-  const read = (name: string): string => {
-    const v = get(name).trim();
-    return v === '' ? (INPUT_DEFAULTS[name] ?? '') : v;
-  };
+type Read = (name: string) => string;
 
-  const workingDirectory = read('working-directory');
-  const wasm = read('wasm') && resolveIn(workingDirectory, read('wasm'));
-  const source = parseSource(read, (p) => resolveIn(workingDirectory, p));
-
+/** What the image says about itself: variant, media types, platform, annotations, labels, ABI versions. */
+function parseImageShape(read: Read) {
   const variant = oneOf<Variant>('variant', read('variant'), ['compat', 'oci', 'wasm']);
   const flavour = oneOf<MediaTypeFlavour>('media-types', read('media-types'), ['oci', 'docker']);
   if (variant !== 'compat' && flavour === 'docker') {
@@ -311,11 +305,6 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
       `"docker" applies only to variant compat; the ${variant} variant needs OCI media types (remove media-types or use variant: compat)`,
     );
   }
-
-  const platform = parsePlatformInput(read('platform'), variant);
-  const tags = parseReferences('tags', read('tags'));
-
-  const runtimeType = read('runtime-type');
   const annotations = parseKeyValues('annotations', read('annotations'));
   const labels = parseKeyValues('labels', read('labels'));
   if (variant !== 'compat' && Object.keys(labels).length > 0) {
@@ -324,19 +313,50 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   if (flavour === 'docker' && Object.keys(annotations).length > 0) {
     throw new InputError('annotations', 'Docker manifests (media-types: docker) have no annotations; use labels, or media-types: oci');
   }
+  const { abiVersions, istio } = parseAbi(read, variant);
+  return {
+    variant,
+    flavour,
+    platform: parsePlatformInput(read('platform'), variant),
+    abiVersions,
+    istio,
+    rootIds: parseList(read('root-ids')),
+    runtimeType: read('runtime-type'),
+    annotations,
+    labels,
+  };
+}
 
+/** `abi-versions`, or the versions `istio-version` stands for (never both). */
+function parseAbi(read: Read, variant: Variant): Pick<Options, 'abiVersions' | 'istio'> {
+  const abiVersions = parseList(read('abi-versions'));
+  const version = read('istio-version');
+  if (!version) return { abiVersions, istio: undefined };
+  if (abiVersions.length > 0)
+    throw new InputError('istio-version', 'fills abi-versions from the known mapping; give istio-version or abi-versions, not both');
+  if (variant === 'wasm')
+    throw new InputError('istio-version', 'applies to the Envoy variants (compat, oci); variant wasm is not for Istio');
+  let abi: IstioAbi;
+  try {
+    abi = abiForIstioVersion(version);
+  } catch (err) {
+    if (err instanceof IstioVersionError) throw new InputError('istio-version', err.message);
+    throw err;
+  }
+  return { abiVersions: abi.kind === 'legacy' ? abi.abiVersions : [], istio: { version, abi } };
+}
+
+/** Where the image goes and with which credentials: tags, push, registry credentials, mounts, transport settings. */
+function parsePushTarget(read: Read) {
+  const tags = parseReferences('tags', read('tags'));
   const push = parseBoolean('push', read('push'));
   if (push && tags.length === 0) {
     throw new InputError('tags', 'is required when push is true: give at least one image reference such as ghcr.io/acme/filter:1.0.0');
   }
-
-  const ociLayout = read('oci-layout') || undefined;
   const username = read('username');
   const password = read('password');
   if (password && !username) throw new InputError('username', 'is required when password is given');
   if (username && !password) throw new InputError('password', 'is required when username is given (pass it from a secret)');
-  const registry = credentialRegistry(parseRegistry(read('registry')), username, tags, push);
-  const build = parseBuildStep(read, workingDirectory);
   const mountFrom = parseReferences('mount-from', read('mount-from'));
   for (const m of mountFrom) {
     if (!tags.some((t) => t.host === m.host)) {
@@ -346,50 +366,39 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
       );
     }
   }
-
-  let abiVersions = parseList(read('abi-versions'));
-  let istio: Options['istio'];
-  const istioVersion = read('istio-version');
-  if (istioVersion) {
-    if (abiVersions.length > 0)
-      throw new InputError('istio-version', 'fills abi-versions from the known mapping; give istio-version or abi-versions, not both');
-    if (variant === 'wasm')
-      throw new InputError('istio-version', 'applies to the Envoy variants (compat, oci); variant wasm is not for Istio');
-    try {
-      istio = { version: istioVersion, abi: abiForIstioVersion(istioVersion) };
-    } catch (err) {
-      if (err instanceof IstioVersionError) throw new InputError('istio-version', err.message);
-      throw err;
-    }
-    if (istio.abi.kind === 'legacy') abiVersions = istio.abi.abiVersions;
-  }
-
   return {
-    source,
-    wasm,
-    variant,
-    flavour,
-    platform,
     tags,
-    abiVersions,
-    istio,
-    rootIds: parseList(read('root-ids')),
-    runtimeType,
-    annotations,
-    labels,
     push,
-    ociLayout,
-    summary: parseBoolean('summary', read('summary')),
     username,
     password,
-    registry,
+    registry: credentialRegistry(parseRegistry(read('registry')), username, tags, push),
     githubToken: read('github-token'),
     insecureRegistries: parseHosts('insecure-registries', read('insecure-registries')),
     retries: parseInteger('retries', read('retries'), 0, 20, 'a retry count'),
     requestTimeoutMs: parseInteger('request-timeout', read('request-timeout'), 1, 3600, 'a number of seconds') * 1000,
     mountFrom,
+  };
+}
+
+export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): Options {
+  const read: Read = (name) => {
+    const v = get(name).trim();
+    return v === '' ? (INPUT_DEFAULTS[name] ?? '') : v;
+  };
+  const workingDirectory = read('working-directory');
+  const wasm = read('wasm') && resolveIn(workingDirectory, read('wasm'));
+  const source = parseSource(read, (p) => resolveIn(workingDirectory, p));
+  const shape = parseImageShape(read);
+  const target = parsePushTarget(read);
+  return {
+    source,
+    wasm,
+    ...shape,
+    ...target,
+    ociLayout: read('oci-layout') || undefined,
+    summary: parseBoolean('summary', read('summary')),
     compressionLevel: parseInteger('compression-level', read('compression-level'), 0, 9, 'a gzip level'),
-    build,
+    build: parseBuildStep(read, workingDirectory),
     verify: parseBoolean('verify', read('verify')),
     sourceDateEpoch: parseSourceDateEpoch(env),
   };
