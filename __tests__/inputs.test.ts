@@ -189,3 +189,19 @@ describe('input registry', () => {
     expect(() => parseOptions(get({ ...creds, ...inputs }), {})).toThrow(message);
   });
 });
+
+describe('verify', () => {
+  it('is light by default and for true, full for full, off for false; anything else names the three', () => {
+    const verify = (value: string) => parseOptions(get({ wasm: 'f.wasm', push: 'false', verify: value }), {}).verify;
+    expect([verify(''), verify('true'), verify('TRUE'), verify('full'), verify(' Full '), verify('false')]).toEqual([
+      'light',
+      'light',
+      'light',
+      'full',
+      'full',
+      'off',
+    ]);
+    for (const bad of ['yes', 'constructor', 'light'])
+      expect(() => verify(bad)).toThrow(/Input `verify`: .* use true .*, full .* or false/);
+  });
+});

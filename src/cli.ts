@@ -49,7 +49,9 @@ Push options:
   --mount-from REPO           registry/repository to mount blobs from (repeatable)
   --retries N                 retries of a failed operation (default 4, 0 disables)
   --request-timeout SECONDS   idle timeout of one request; about twice this under 32 KiB/s (default 60)
-  --verify true|false         read the tags back and check them (default true)
+  --verify true|full|false    check the pushed image: true reads back its manifest and
+                              config and HEADs its layers (default), full downloads
+                              every blob again, false skips verification
   -h, --help                  show this help
 
 Outputs are printed to standard output as one JSON object; progress goes to standard error.

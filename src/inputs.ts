@@ -1,6 +1,7 @@
 // Reads and validates the action's inputs (or the CLI's flags, which use the same names) into Options.
 // Every input error is raised here, before any file is written or any request is made.
 import type { MediaTypeFlavour, Variant } from './image/types.js';
+import type { VerifyMode } from './registry/verify.js';
 import type { BuildStepOptions } from './build-step.js';
 import { InputError } from './errors.js';
 import { DEFAULT_PLATFORM, formatPlatform, parsePlatform, PlatformError, type Platform } from './image/platform.js';
@@ -45,8 +46,8 @@ export interface Options {
   mountFrom: ImageReference[];
   /** gzip level of the compat layer. */
   compressionLevel: number;
-  /** Read pushed tags back and check them against the consumers' rules. */
-  verify: boolean;
+  /** How pushed images are checked against the consumers' rules (input `verify`: true = light, false = off, full). */
+  verify: VerifyMode;
   /** The Istio version `abi-versions` came from, and whether it reads the ABI from the module. */
   istio: { version: string; abi: IstioAbi } | undefined;
   /** The build to run before packaging, when `build-command` is given. */
@@ -220,6 +221,21 @@ function credentialRegistry(given: string, username: string, tags: ImageReferenc
     );
   }
   return registries[0] as string;
+}
+
+const VERIFY_MODES = new Map<string, VerifyMode>([
+  ['true', 'light'],
+  ['false', 'off'],
+  ['full', 'full'],
+]);
+
+function parseVerify(value: string): VerifyMode {
+  const mode = VERIFY_MODES.get(value.trim().toLowerCase());
+  if (mode) return mode;
+  throw new InputError(
+    'verify',
+    `"${value}" is not supported; use true (check the pushed image without downloading it), full (read every blob back) or false`,
+  );
 }
 
 function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
@@ -399,7 +415,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
     summary: parseBoolean('summary', read('summary')),
     compressionLevel: parseInteger('compression-level', read('compression-level'), 0, 9, 'a gzip level'),
     build: parseBuildStep(read, workingDirectory),
-    verify: parseBoolean('verify', read('verify')),
+    verify: parseVerify(read('verify')),
     sourceDateEpoch: parseSourceDateEpoch(env),
   };
 }

@@ -196,9 +196,9 @@ const CASES: Case[] = [
     local: true,
   },
   {
-    name: 'verify not a boolean',
+    name: 'verify not true, false or full',
     inputs: () => ({ ...ok(), verify: 'yes' }),
-    message: /Input `verify`: "yes" is not a boolean/,
+    message: /Input `verify`: "yes" is not supported; use true .*, full .* or false/,
     local: true,
   },
   {

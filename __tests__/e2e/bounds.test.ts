@@ -2,6 +2,7 @@
 // body, from the fault proxy in front of the real registry. Every push ends with one clear error, reading at
 // most the cap into memory, within about (retries + 1) × 2 × request-timeout. Timeouts are small to keep this
 // quick; the time bounds are asserted with a wide margin, never tightly.
+import type { VerifyMode } from '../../src/registry/verify.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFaultProxy, type Fault, type FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
 import { errorLines, FIXTURE_MODULE, runAction } from '../helpers/action.js';
@@ -35,7 +36,7 @@ beforeEach(() => {
 });
 
 const creds = () => ({ username: reg.username as string, password: reg.password as string, env: { HOME: '/nonexistent' } });
-const options = (verify = false) => ({
+const options = (verify: VerifyMode = 'off') => ({
   credentials: creds(),
   timeoutMs: TIMEOUT_MS,
   retry: { retries: RETRIES, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 100 },
@@ -63,7 +64,7 @@ const tokenChallenge = (): FaultRule =>
 interface Case {
   name: string;
   rules: () => FaultRule[];
-  verify?: boolean;
+  verify?: VerifyMode;
   message: RegExp;
   /** Requests the client made to paths matching this: retries + 1 when retried, 1 when not. */
   attempts?: { method?: string; path: RegExp; count: number };
@@ -114,26 +115,26 @@ const CASES: Case[] = [
   {
     name: 'an endless manifest when verifying',
     rules: () => [always({ method: 'GET', path: /\/manifests\// }, flood())],
-    verify: true,
+    verify: 'light',
     message: /answered GET \/v2\/.*\/manifests\/\S+ \(HTTP 200\) with a body over 4 MiB/,
     attempts: { method: 'GET', path: /\/manifests\//, count: 1 },
   },
   {
     name: 'a manifest that trickles when verifying',
     rules: () => [always({ method: 'GET', path: /\/manifests\// }, trickle)],
-    verify: true,
+    verify: 'light',
     message: /failed after 2 attempts: 127\.0\.0\.1:\d+ did not answer in time: made no real progress/,
   },
   {
     name: 'a blob that goes on past its size when verifying',
     rules: () => [always({ method: 'GET', path: /\/blobs\/sha256:/ }, flood())],
-    verify: true,
+    verify: 'full',
     message: /127\.0\.0\.1:\d+ sent more than the \d+ bytes of blob sha256:[0-9a-f]{64}; stopped reading/,
   },
   {
     name: 'a blob that trickles when verifying',
     rules: () => [always({ method: 'GET', path: /\/blobs\/sha256:/ }, trickle)],
-    verify: true,
+    verify: 'full',
     message: /failed after 2 attempts: 127\.0\.0\.1:\d+ did not answer in time: made no real progress/,
   },
 ];

@@ -238,7 +238,7 @@ describe('uploads', () => {
         times: Infinity,
       });
       const ref = `${repo('redirect')}:1`;
-      const { result } = await push(packed, [ref], { ...creds(), verify: true });
+      const { result } = await push(packed, [ref], { ...creds(), verify: 'full' });
       expect(result.verification).toEqual({ variant: 'oci' });
       expect(storage.requests.length).toBeGreaterThanOrEqual(2);
       for (const r of storage.requests) expect(r.headers.authorization).toBeUndefined();

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Digest } from '../../src/image/digest.js';
 import { jsonBytes } from '../../src/image/json.js';
 import type { Image, Manifest } from '../../src/image/types.js';
-import { packFixture, push } from '../helpers/push.js';
+import type { PackedImage } from '../../src/pack.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { packFixture, push, pushError } from '../helpers/push.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
 const exec = promisify(execFile);
@@ -31,58 +33,154 @@ function withManifest(image: Image, mutate: (m: Manifest) => Manifest, layers = 
 }
 
 describe('post-push verification', () => {
-  it.each(['compat', 'oci'] as const)('a good %s push verifies as what consumers detect', async (variant) => {
+  it.each(['compat', 'oci'] as const)('a good %s push verifies as what consumers detect (light and full)', async (variant) => {
     const packed = await packFixture(variant);
-    const { result, log } = await push(packed, [`${reg.host}/verify/good-${variant}:1`, `${reg.host}/verify/good-${variant}:2`], {
-      verify: true,
-    });
-    expect(result.verification).toEqual({ variant });
-    expect(log.infos.join('\n')).toMatch(
-      new RegExp(`verified .*good-${variant}:\\{1,2\\}: Istio and Envoy Gateway read it as the ${variant} variant`),
-    );
+    for (const verify of ['light', 'full'] as const) {
+      const tags = [`${reg.host}/verify/good-${variant}-${verify}:1`, `${reg.host}/verify/good-${variant}-${verify}:2`];
+      const { result, log } = await push(packed, tags, { verify });
+      expect(result.verification).toEqual({ variant });
+      expect(log.infos.join('\n')).toMatch(
+        new RegExp(`verified .*good-${variant}-${verify}:\\{1,2\\}: Istio and Envoy Gateway read it as the ${variant} variant`),
+      );
+      expect(log.warnings).toEqual([]);
+    }
   });
 
-  it('reports an oci image with three layers as unloadable, with the reason', async () => {
-    const packed = await packFixture('oci');
+  it('light downloads no layer: the manifest by digest, the config, a HEAD per layer; full downloads them all', async () => {
+    const proxy = await startFaultProxy(reg.url);
+    try {
+      for (const variant of ['compat', 'oci'] as const) {
+        const packed = await packFixture(variant);
+        const { digest } = packed.image.manifestDescriptor;
+        const config = packed.image.manifest.config.digest;
+        const layers = packed.image.manifest.layers.map((l) => l.digest).filter((d) => d !== config);
+        const requests = async (verify: 'light' | 'full') => {
+          const first = proxy.requests.length;
+          let verifying = 0;
+          await push(packed, [`${proxy.host}/verify/reads-${variant}-${verify}:1`], {
+            verify,
+            group: (name, fn) => {
+              if (name === 'Verify') verifying = proxy.requests.length;
+              return fn();
+            },
+          });
+          expect(verifying).toBeGreaterThan(first);
+          return proxy.requests.slice(verifying).map((r) => `${r.method} ${r.path.replace(/^\/v2\/[^]+?\/(manifests|blobs)\//, '$1/')}`);
+        };
+        // Sorted: independent reads go out together, so their order varies.
+        expect((await requests('light')).sort()).toEqual(
+          [`GET manifests/${digest}`, 'HEAD manifests/1', `GET blobs/${config}`, ...layers.map((d) => `HEAD blobs/${d}`)].sort(),
+        );
+        expect((await requests('full')).sort()).toEqual(
+          [`GET manifests/${digest}`, 'HEAD manifests/1', `GET blobs/${config}`, ...layers.map((d) => `GET blobs/${d}`)].sort(),
+        );
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('light fails when a layer is missing from the registry or has another size', async () => {
+    const proxy = await startFaultProxy(reg.url);
+    try {
+      const packed = await packFixture('oci');
+      const module = packed.image.manifest.layers[1]?.digest as string;
+      const faults = [
+        [{ kind: 'status', status: 404, body: '' }, /blob sha256:\w+ is missing from verify\/missing-1/],
+        [{ kind: 'header', name: 'content-length', value: '3' }, /blob sha256:\w+ is 3 bytes in verify\/missing-2, expected \d+/],
+      ] as const;
+      let i = 0;
+      for (const [fault, message] of faults) {
+        const { result } = await push(packed, [`${proxy.host}/verify/missing-${++i}:1`], {
+          verify: 'light',
+          group: (name, fn) => {
+            // Only verification's HEAD sees the fault, not the upload's.
+            if (name === 'Verify') proxy.addRule({ match: { method: 'HEAD', path: new RegExp(`/blobs/${module}$`) }, fault, times: 1 });
+            return fn();
+          },
+        });
+        expect(result.verification).toEqual({ error: expect.stringMatching(message) });
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('warns and does not fail when another push moved a tag before verification (the last writer wins)', async () => {
+    const [mine, theirs] = [await packFixture('oci'), await packFixture('compat')];
+    const tag = `${reg.host}/verify/moved:latest`;
+    for (const verify of ['light', 'full'] as const) {
+      const { result, log } = await push(mine, [tag, `${reg.host}/verify/moved:mine-${verify}`], {
+        verify,
+        group: async (name, fn) => {
+          if (name === 'Verify') await push(theirs, [tag]);
+          return fn();
+        },
+      });
+      expect(result.verification).toEqual({ variant: 'oci' });
+      expect(log.warnings).toEqual([
+        `${tag} now points at ${theirs.image.manifestDescriptor.digest}, not at the pushed ${mine.image.manifestDescriptor.digest}: another push changed the tag after this one (the last writer wins); the pushed image was verified by its digest`,
+      ]);
+    }
+  });
+
+  /** Whether the registry knows the repository at all (light verification must push nothing). */
+  const tagList = async (repository: string) =>
+    (await fetch(`${reg.url}/v2/${repository}/tags/list`, { signal: AbortSignal.timeout(5000) })).status;
+
+  const threeLayers = (packed: PackedImage) => {
     const [configLayer, moduleLayer] = packed.image.layers as [Image['layers'][0], Image['layers'][0]];
-    const broken = withManifest(
-      packed.image,
-      (m) => ({ ...m, layers: [configLayer.descriptor, configLayer.descriptor, moduleLayer.descriptor] }),
-      [configLayer, configLayer, moduleLayer],
-    );
-    const { result } = await push({ ...packed, image: broken }, [`${reg.host}/verify/three-layers:1`], { verify: true });
-    expect(result.verification).toEqual({ error: expect.stringMatching(/the oci variant needs exactly 2 layers, this image has 3/) });
-  });
-
-  it('reports a compat image whose last layer is a plain tar as unloadable', async () => {
-    const packed = await packFixture('compat');
-    const broken = withManifest(packed.image, (m) => ({
+    return withManifest(packed.image, (m) => ({ ...m, layers: [configLayer.descriptor, configLayer.descriptor, moduleLayer.descriptor] }), [
+      configLayer,
+      configLayer,
+      moduleLayer,
+    ]);
+  };
+  const plainTar = (packed: PackedImage) =>
+    withManifest(packed.image, (m) => ({
       ...m,
       layers: m.layers.map((l) => ({ ...l, mediaType: 'application/vnd.oci.image.layer.v1.tar' })),
     }));
-    const { result } = await push({ ...packed, image: broken }, [`${reg.host}/verify/plain-tar:1`], { verify: true });
-    expect(result.verification).toEqual({
-      error: expect.stringMatching(
-        /the last layer is application\/vnd\.oci\.image\.layer\.v1\.tar; compat needs application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip/,
-      ),
-    });
-  });
-
-  it('reports a compat layer that holds no plugin.wasm', async () => {
-    // The oci variant's raw module layer, relabelled as a compat tar+gzip layer: not gzip at all.
-    const packed = await packFixture('oci');
+  /** The oci variant's raw module layer, relabelled as a compat tar+gzip layer: not gzip at all. */
+  const notGzip = (packed: PackedImage) => {
     const moduleLayer = packed.image.layers[1] as Image['layers'][0];
     const relabelled = {
       ...moduleLayer,
-      descriptor: {
-        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-        digest: moduleLayer.descriptor.digest,
-        size: moduleLayer.descriptor.size,
-      },
+      descriptor: { ...moduleLayer.descriptor, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' },
     };
-    const broken = withManifest(packed.image, (m) => ({ ...m, layers: [relabelled.descriptor] }), [relabelled]);
-    const { result } = await push({ ...packed, image: broken }, [`${reg.host}/verify/not-gzip:1`], { verify: true });
-    expect(result.verification).toEqual({ error: expect.stringMatching(/not valid gzip|holds no plugin\.wasm/) });
+    delete relabelled.descriptor.annotations;
+    return withManifest(packed.image, (m) => ({ ...m, layers: [relabelled.descriptor] }), [relabelled]);
+  };
+  const broken = [
+    ['an oci image with three layers', 'oci', threeLayers, /the oci variant needs exactly 2 layers, this image has 3/],
+    [
+      'a compat image whose last layer is a plain tar',
+      'compat',
+      plainTar,
+      /the last layer is application\/vnd\.oci\.image\.layer\.v1\.tar; compat needs application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip/,
+    ],
+    ['a compat layer that is not gzip', 'oci', notGzip, /not a valid tar\+gzip stream|not valid gzip|holds no plugin\.wasm/],
+  ] as const;
+
+  it.each(broken)('light: %s is refused before anything is uploaded', async (_name, variant, breakIt, message) => {
+    const packed = await packFixture(variant);
+    const repository = `verify/local-${variant}-${breakIt.name.toLowerCase()}`;
+    const { error } = await pushError({ ...packed, image: breakIt(packed) }, [`${reg.host}/${repository}:1`], { verify: 'light' });
+    expect(error.message).toMatch(/^the image would not load, so nothing was pushed: /);
+    expect(error.message).toMatch(message);
+    expect(await tagList(repository)).toBe(404);
+  });
+
+  it.each(broken)('full: %s is pushed, read back and reported as unloadable', async (_name, variant, breakIt, message) => {
+    const packed = await packFixture(variant);
+    const { result } = await push(
+      { ...packed, image: breakIt(packed) },
+      [`${reg.host}/verify/full-${variant}-${breakIt.name.toLowerCase()}:1`],
+      {
+        verify: 'full',
+      },
+    );
+    expect(result.verification).toEqual({ error: expect.stringMatching(message) });
   });
 });
 
@@ -105,7 +203,7 @@ describe('the CNCF Wasm artifact (variant wasm)', () => {
     expect(config).toEqual({ created: '1970-01-01T00:00:00Z', architecture: 'wasm', os: 'wasip1', layerDigests: [packed.wasm.digest] });
 
     const ref = `${reg.host}/cncf/filter:1`;
-    const { result } = await push(packed, [ref], { verify: true });
+    const { result } = await push(packed, [ref], { verify: 'light' });
     expect(result.verification).toEqual({ variant: 'wasm' });
     const raw = (await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], { encoding: 'buffer' })).stdout;
     expect(sha256Digest(raw)).toBe(result.digest);

@@ -1,11 +1,11 @@
-// The compat variant's layer: a deterministic tar (plugin.wasm, runtime-config.json) compressed with gzip,
-// produced in one streaming pass that hashes the module, the tar and the gzip stream as they go by.
-import { createReadStream } from 'node:fs';
-import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { constants as zlibConstants, createGzip } from 'node:zlib';
-import { pack as tarPack, type Header as TarHeader } from 'tar-stream';
-import { HashCounter } from './digest.js';
+// The compat variant's layer: a deterministic tar (plugin.wasm, runtime-config.json) compressed with a
+// parallel gzip, produced in one pass that reads the module once into a reused buffer and hashes the
+// module, the tar and the gzip stream as they go by.
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { gzipParallel } from './parallel-gzip.js';
 import { FileName } from './mediatypes.js';
 import type { Digest } from './types.js';
 
@@ -19,6 +19,8 @@ export interface CompatLayerInput {
   mtime: number;
   /** gzip level 0-9. */
   compressionLevel: number;
+  /** Blocks compressed at once; the output is the same for any value. */
+  concurrency?: number;
 }
 
 export interface CompatLayerResult {
@@ -32,62 +34,91 @@ export interface CompatLayerResult {
   moduleDigest: Digest;
 }
 
-// gzip's header byte 9 names the OS that compressed the data; zlib sets it from its build platform.
-// Pinning it to 3 (Unix) keeps the layer digest the same whichever OS runs the action.
-const GZIP_OS_OFFSET = 9;
-const GZIP_OS_UNIX = 3;
+const BLOCK = 512;
+const padding = (n: number) => Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
 
-class PinGzipOs extends Transform {
-  private seen = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (this.seen <= GZIP_OS_OFFSET && this.seen + chunk.length > GZIP_OS_OFFSET) {
-      chunk[GZIP_OS_OFFSET - this.seen] = GZIP_OS_UNIX;
+function octal(value: number, digits: number): string {
+  return `${value.toString(8).padStart(digits, '0')} `;
+}
+
+/**
+ * A ustar header with fixed attributes: mode 0644, uid/gid 0, no owner names, one mtime; nothing from the
+ * build machine leaks in. Byte for byte what tar-stream writes for the same entry (a test holds it to that).
+ */
+export function ustarHeader(name: string, size: number, mtime: number): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  h.write(name, 0, 100, 'utf8');
+  h.write(octal(0o644, 6), 100, 'latin1');
+  h.write(octal(0, 6), 108, 'latin1');
+  h.write(octal(0, 6), 116, 'latin1');
+  h.write(octal(size, 11), 124, 'latin1');
+  h.write(octal(mtime, 11), 136, 'latin1');
+  h[156] = 0x30; // typeflag '0': regular file
+  h.write('ustar\u000000', 257, 'latin1');
+  h.write(octal(0, 6), 329, 'latin1');
+  h.write(octal(0, 6), 337, 'latin1');
+  let sum = 8 * 0x20; // the checksum field counts as spaces
+  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += h[i] as number;
+  h.write(octal(sum, 6), 148, 'latin1');
+  return h;
+}
+
+/** The module's bytes, read into one reused buffer: each view is valid until the next is requested. */
+async function* moduleChunks(module: string | Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  if (typeof module !== 'string') return yield module;
+  const fh = await open(module, 'r');
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  let position = 0;
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      yield buffer.subarray(0, bytesRead);
     }
-    this.seen += chunk.length;
-    done(null, chunk);
+  } finally {
+    await fh.close();
   }
+  if (position !== size) throw new Error(`the module changed while it was being read (${position} bytes, expected ${size})`);
 }
 
-function entryHeader(name: string, size: number, mtime: number): Partial<TarHeader> & { name: string } {
-  // Fixed attributes: no owner names, root ids, 0644, one mtime. Nothing from the build machine leaks in.
-  return { name, size, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date(mtime * 1000), type: 'file' };
+/** The tar stream: plugin.wasm, then runtime-config.json, then the two zero blocks that end an archive. */
+async function* tarChunks(input: CompatLayerInput, moduleHash: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
+  yield ustarHeader(FileName.compatModule, input.moduleSize, input.mtime);
+  for await (const chunk of moduleChunks(input.module, input.moduleSize)) {
+    moduleHash.update(chunk);
+    yield chunk;
+  }
+  yield padding(input.moduleSize);
+  yield ustarHeader(FileName.runtimeConfig, input.runtimeConfig.byteLength, input.mtime);
+  yield input.runtimeConfig;
+  yield Buffer.concat([padding(input.runtimeConfig.byteLength), Buffer.alloc(2 * BLOCK)]);
 }
 
-/** Writes the compressed layer to `out` and returns its digests. */
+/** Writes the compressed layer to `out` (respecting its back-pressure) and returns its digests. */
 export async function writeCompatLayer(input: CompatLayerInput, out: Writable): Promise<CompatLayerResult> {
-  const tar = tarPack();
-  const tarHash = new HashCounter();
-  const gzHash = new HashCounter();
-  const moduleHash = new HashCounter();
-
-  const produce = (async () => {
-    const moduleStream =
-      typeof input.module === 'string'
-        ? createReadStream(input.module, { highWaterMark: 1 << 20 })
-        : Readable.from([Buffer.from(input.module.buffer, input.module.byteOffset, input.module.byteLength)]);
-    const entry = tar.entry(entryHeader(FileName.compatModule, input.moduleSize, input.mtime));
-    await pipeline(moduleStream, moduleHash, entry as unknown as Writable);
-    if (moduleHash.bytes !== input.moduleSize) {
-      throw new Error(`the module changed while it was being read (${moduleHash.bytes} bytes, expected ${input.moduleSize})`);
-    }
-    await new Promise<void>((resolve, reject) => {
-      tar.entry(
-        entryHeader(FileName.runtimeConfig, input.runtimeConfig.byteLength, input.mtime),
-        Buffer.from(input.runtimeConfig),
-        (err) => (err ? reject(err) : resolve()),
-      );
-    });
-    tar.finalize();
-  })();
-
-  const gzip = createGzip({ level: input.compressionLevel, memLevel: 8, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
-  await Promise.all([produce, pipeline(tar as unknown as Readable, tarHash, gzip, new PinGzipOs(), gzHash, out)]);
-
-  return {
-    digest: gzHash.digest(),
-    size: gzHash.bytes,
-    diffId: tarHash.digest(),
-    tarSize: tarHash.bytes,
-    moduleDigest: moduleHash.digest(),
-  };
+  const moduleHash = createHash('sha256');
+  const tarHash = createHash('sha256');
+  const gzHash = createHash('sha256');
+  let tarSize = 0;
+  let size = 0;
+  const gz = gzipParallel(tarChunks(input, moduleHash), {
+    level: input.compressionLevel,
+    concurrency: input.concurrency,
+    onInput: (chunk) => {
+      tarHash.update(chunk);
+      tarSize += chunk.byteLength;
+    },
+  });
+  const failed = new Promise<never>((_resolve, reject) => out.once('error', reject));
+  failed.catch(() => undefined);
+  for await (const chunk of gz) {
+    gzHash.update(chunk);
+    size += chunk.byteLength;
+    if (!out.write(chunk)) await Promise.race([once(out, 'drain'), failed]);
+  }
+  out.end();
+  await Promise.race([once(out, 'finish'), failed]);
+  const digest = (h: ReturnType<typeof createHash>): Digest => `sha256:${h.digest('hex')}`;
+  return { digest: digest(gzHash), size, diffId: digest(tarHash), tarSize, moduleDigest: digest(moduleHash) };
 }

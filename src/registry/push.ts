@@ -10,7 +10,7 @@ import { proxySecrets } from './proxy.js';
 import { formatDigestReference, formatReference, type ImageReference } from './reference.js';
 import { DEFAULT_RETRY_POLICY, isRetryableStatus, noRetries, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
 import { ensureBlob, type UploadOutcome, type UploadSettings } from './upload.js';
-import { UnloadableImage, verifyRepository, type ConsumerVariant } from './verify.js';
+import { checkBeforeUpload, UnloadableImage, verifyRepository, type ConsumerVariant, type VerifyMode } from './verify.js';
 
 export interface PushOptions {
   credentials: Omit<CredentialInputs, 'env'> & { env?: NodeJS.ProcessEnv };
@@ -31,8 +31,8 @@ export interface PushOptions {
   mask: (secret: string) => void;
   /** The result of `connect`, when the caller started it early. */
   connection?: Promise<Registry[]>;
-  /** Read every tag back and check it against the consumers' rules. */
-  verify?: boolean;
+  /** Check the image against the consumers' rules: locally and by reading back its manifest, config and layer HEADs (light), or by reading every blob back (full). */
+  verify?: VerifyMode;
   /** Runs a phase (authenticate, upload) as a log group; the default just runs it. */
   group?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -132,17 +132,20 @@ function groupByRegistry(refs: ImageReference[]): Map<string, ImageReference[]> 
   return groups;
 }
 
-async function verifyAll(image: Image, refs: ImageReference[], registries: Registry[], log: Logger): Promise<PushResult['verification']> {
+async function verifyAll(
+  image: Image,
+  refs: ImageReference[],
+  registries: Registry[],
+  mode: Exclude<VerifyMode, 'off'>,
+  log: Logger,
+): Promise<PushResult['verification']> {
   let variant: ConsumerVariant | undefined;
   for (const registry of registries) {
     for (const repository of registry.repositories) {
       const tags = refs.filter((r) => r.host === registry.host && r.repository === repository).map((r) => r.tag);
       try {
-        variant = await verifyRepository(registry.client, repository, tags, {
-          digest: image.manifestDescriptor.digest,
-          mediaType: image.manifest.mediaType,
-          cncf: image.variant === 'wasm',
-        });
+        const target = { digest: image.manifestDescriptor.digest, mediaType: image.manifest.mediaType, cncf: image.variant === 'wasm' };
+        variant = await verifyRepository(registry.client, repository, tags, target, mode, log);
       } catch (err) {
         if (err instanceof UnloadableImage) return { error: `${registry.host}/${repository}: ${err.message}` };
         throw err;
@@ -251,6 +254,9 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
   // 1. Credentials, a ping and a token per registry, before any upload: auth problems fail fast. The
   // caller may have started this already, to overlap it with packaging.
   const registries = await (opts.connection ?? phase('Authenticate', () => connect(refs, opts)));
+  // The light verification reads the layers' contents here, from the bytes about to be uploaded (after
+  // the connection is awaited, so that its failure is never left unhandled meanwhile).
+  if (opts.verify === 'light') await checkBeforeUpload(image);
   const result = await phase('Upload', async () => {
     const started = Date.now();
 
@@ -281,6 +287,7 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
     );
     return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts, verification: undefined };
   });
-  const verification = opts.verify ? await phase('Verify', () => verifyAll(image, refs, registries, opts.log)) : undefined;
+  const mode = opts.verify ?? 'off';
+  const verification = mode === 'off' ? undefined : await phase('Verify', () => verifyAll(image, refs, registries, mode, opts.log));
   return { ...result, verification };
 }

@@ -1,19 +1,25 @@
-// Post-push verification: read each tag back as Istio and Envoy Gateway would (shared spec, section 2) and
-// fail if the image would not load. The CNCF variant is checked against its own layout rules instead.
+// Verification as Istio and Envoy Gateway would load the image (shared spec, section 2); the CNCF variant is
+// checked against its own layout rules instead. Two depths: `light` (the default) checks the layers'
+// contents locally from the bytes about to be uploaded, then reads back each repository's manifest by
+// digest, the config, and HEADs every layer; `full` downloads every blob again and checks it.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { basename } from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { extract } from 'tar-stream';
 import { MAX_MODULE_BYTES, MediaType } from '../image/mediatypes.js';
-import type { Digest } from '../image/types.js';
-import type { RegistryClient } from './client.js';
+import type { BlobSource, Digest, Image } from '../image/types.js';
+import type { Logger, RegistryClient } from './client.js';
 import { unexpectedResponse } from './errors.js';
-import { atMost } from './http.js';
+import { atMost, getHeader } from './http.js';
 import { pushScopes } from './auth.js';
-import { streamedBytes } from '../memory.js';
+import type { extract } from 'tar-stream';
+
+/** `off`: no verification; `light`: local contents + manifest, config and layer HEADs; `full`: read every blob back. */
+export type VerifyMode = 'off' | 'light' | 'full';
 
 export type ConsumerVariant = 'docker' | 'compat' | 'oci' | 'wasm';
 
@@ -59,7 +65,13 @@ export function consumerVariant(m: ManifestLike): { variant: Exclude<ConsumerVar
 }
 
 /** The CNCF Wasm artifact's rules: its config type, one application/wasm layer, layerDigests matching. */
-export function checkCncfLayout(m: ManifestLike, config: { architecture?: unknown; os?: unknown; layerDigests?: unknown }): LayerLike {
+interface CncfConfig {
+  architecture?: unknown;
+  os?: unknown;
+  layerDigests?: unknown;
+}
+
+export function checkCncfLayout(m: ManifestLike, config: CncfConfig): LayerLike {
   if (m.config?.mediaType !== MediaType.cncfWasmConfig)
     throw new UnloadableImage(`the config must be ${MediaType.cncfWasmConfig}, not ${m.config?.mediaType}`);
   const layers = m.layers ?? [];
@@ -84,47 +96,75 @@ function checkModuleHead(head: Buffer, size: number, where: string, allowCompone
     throw new UnloadableImage(`${where} is not a core Wasm module (version ${head.subarray(4, 8).toString('hex')})`);
 }
 
-/** Streams a response through sha256 and hands the bytes to `inspect`; checks digest and size at the end. */
-async function fetchBlob(
-  client: RegistryClient,
-  repository: string,
-  d: LayerLike,
-  inspect?: (res: IncomingMessage) => Writable,
-): Promise<Buffer | undefined> {
+/** Streams `source` through sha256 into `sink` (or keeps it, up to 1 MiB); throws when digest or size differ. */
+async function checkedStream(source: Readable, d: LayerLike, what: string, sink?: Writable): Promise<Buffer> {
   const hash = createHash('sha256');
   let size = 0;
   const keep: Buffer[] = [];
+  await pipeline(
+    source,
+    // Bytes past the descriptor's size are an error at once, not a wait for an endless body.
+    atMost(d.size, `${what} ${d.digest}`),
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        size += chunk.length;
+        if (sink) yield chunk;
+        else if (size <= 1 << 20) keep.push(chunk);
+      }
+    },
+    sink ?? new Writable({ write: (_c, _e, cb) => cb() }),
+  );
+  const got = `sha256:${hash.digest('hex')}`;
+  if (got !== d.digest || size !== d.size)
+    throw new UnloadableImage(`${what} ${d.digest} came back as ${got} (${size} bytes, expected ${d.size})`);
+  return Buffer.concat(keep);
+}
+
+/** Downloads a blob, checking its digest and size; `inspect` reads the bytes on the way. */
+async function fetchBlob(client: RegistryClient, repository: string, d: LayerLike, inspect?: () => Writable): Promise<Buffer> {
+  let kept: Buffer = Buffer.alloc(0);
   const res = await client.requestWithRetries(`downloading ${d.digest.slice(0, 19)} to verify`, {
     method: 'GET',
     target: `/v2/${repository}/blobs/${d.digest}`,
     scopes: pushScopes(repository),
-    consume: async (stream) => {
-      const sink = inspect?.(stream);
-      await pipeline(
-        stream,
-        atMost(d.size, `blob ${d.digest}`),
-        async function* (source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            hash.update(chunk);
-            size += chunk.length;
-            streamedBytes(chunk.length);
-            if (!inspect && size <= 1 << 20) keep.push(chunk);
-            if (sink) yield chunk;
-          }
-        },
-        sink ?? new Writable({ write: (_c, _e, cb) => cb() }),
-      );
+    consume: async (stream: IncomingMessage) => {
+      kept = await checkedStream(stream, d, 'blob', inspect?.());
     },
   });
   if (res.status !== 200) throw unexpectedResponse(`downloading blob ${d.digest}`, client.host, res);
-  const got = `sha256:${hash.digest('hex')}`;
-  if (got !== d.digest || size !== d.size)
-    throw new UnloadableImage(`blob ${d.digest} came back as ${got} (${size} bytes, expected ${d.size})`);
-  return inspect ? undefined : Buffer.concat(keep);
+  return kept;
 }
 
+/** `HEAD` of a blob: it must be there, and its size (and digest, when the registry says) must match. */
+async function headBlob(client: RegistryClient, repository: string, d: LayerLike): Promise<void> {
+  const res = await client.requestWithRetries(`checking blob ${d.digest.slice(0, 19)}`, {
+    method: 'HEAD',
+    target: `/v2/${repository}/blobs/${d.digest}`,
+    scopes: pushScopes(repository),
+  });
+  if (res.status === 404) throw new UnloadableImage(`blob ${d.digest} is missing from ${repository}`);
+  if (res.status !== 200) throw unexpectedResponse(`checking blob ${d.digest}`, client.host, res);
+  const length = getHeader(res, 'content-length');
+  if (length !== undefined && Number(length) !== d.size)
+    throw new UnloadableImage(`blob ${d.digest} is ${length} bytes in ${repository}, expected ${d.size}`);
+  const digest = getHeader(res, 'docker-content-digest');
+  if (digest !== undefined && digest !== d.digest) throw new UnloadableImage(`blob ${d.digest} is served as ${digest} in ${repository}`);
+}
+
+interface CompatContents {
+  found: boolean;
+  head: Buffer;
+  moduleSize: number;
+  tarBytes: number;
+}
+
+type TarExtract = typeof extract;
+/** tar-stream, loaded when a layer is read (most runs never read one). */
+const tarExtract = async (): Promise<TarExtract> => (await import('tar-stream')).extract;
+
 /** A writable that reads a compat layer: gunzip, tar, the first plugin.wasm entry's header; counts the tar. */
-function compatLayerReader(result: { found: boolean; head: Buffer; moduleSize: number; tarBytes: number }): Writable {
+function compatLayerReader(result: CompatContents, extract: TarExtract): Writable {
   const gunzip = createGunzip();
   const tar = extract();
   tar.on('entry', (header, stream, next) => {
@@ -166,68 +206,103 @@ function compatLayerReader(result: { found: boolean; head: Buffer; moduleSize: n
   });
 }
 
-export interface VerifiedTag {
-  reference: string;
-  variant: ConsumerVariant;
+function checkCompatContents(result: CompatContents): void {
+  if (!result.found) throw new UnloadableImage('the last layer holds no plugin.wasm');
+  if (result.tarBytes > MAX_MODULE_BYTES)
+    throw new UnloadableImage(`the layer unpacks to ${result.tarBytes} bytes, over the ${MAX_MODULE_BYTES}-byte cap`);
+  checkModuleHead(result.head, result.moduleSize, 'plugin.wasm');
+}
+
+export interface VerifyTarget {
+  digest: Digest;
+  mediaType: string;
+  cncf: boolean;
+}
+
+const manifestAccept = (mediaType: string) =>
+  [mediaType, MediaType.ociManifest, MediaType.dockerManifest, MediaType.ociIndex, MediaType.dockerManifestList].join(', ');
+
+/** The manifest, read by its digest (a tag may have moved meanwhile); its bytes must hash to that digest. */
+async function readManifest(client: RegistryClient, repository: string, expected: VerifyTarget): Promise<ManifestLike> {
+  const what = `reading back ${repository}@${expected.digest}`;
+  const res = await client.requestWithRetries(what, {
+    method: 'GET',
+    target: `/v2/${repository}/manifests/${expected.digest}`,
+    scopes: pushScopes(repository),
+    headers: { Accept: manifestAccept(expected.mediaType) },
+  });
+  if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
+  const got = `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
+  if (got !== expected.digest) throw new UnloadableImage(`${repository}@${expected.digest} is served as ${got}`);
+  return JSON.parse(res.body.toString('utf8')) as ManifestLike;
 }
 
 /**
- * Verifies one repository's tags: each tag must resolve to `digest`; the manifest must pass the consumer
- * rules (or the CNCF rules for variant wasm); its blobs must come back with their digests, and the module
- * must be a Wasm binary within the size cap.
+ * What each tag resolves to now. A tag moved by another push since this one put it is not a failure (the
+ * last writer wins, as with docker, buildx and oras): it is reported as a warning.
+ */
+async function checkTags(client: RegistryClient, repository: string, tags: string[], expected: VerifyTarget, log: Logger): Promise<void> {
+  const now = await Promise.all(tags.map((tag) => tagDigest(client, repository, tag, expected.mediaType)));
+  tags.forEach((tag, i) => {
+    if (now[i] === expected.digest) return;
+    log.warning(
+      `${client.host}/${repository}:${tag} ${now[i] ? `now points at ${now[i]}` : 'no longer exists'}, not at the pushed ${expected.digest}: another push changed the tag after this one (the last writer wins); the pushed image was verified by its digest`,
+    );
+  });
+}
+
+/** The digest a tag points at now (HEAD, or GET and hash when the registry sends no digest header). */
+async function tagDigest(client: RegistryClient, repository: string, tag: string, mediaType: string): Promise<string | undefined> {
+  const what = `resolving ${repository}:${tag}`;
+  const req = {
+    target: `/v2/${repository}/manifests/${tag}`,
+    scopes: pushScopes(repository),
+    headers: { Accept: manifestAccept(mediaType) },
+  };
+  const head = await client.requestWithRetries(what, { ...req, method: 'HEAD' });
+  if (head.status === 404) return undefined;
+  if (head.status !== 200) throw unexpectedResponse(what, client.host, head);
+  const digest = getHeader(head, 'docker-content-digest');
+  if (digest !== undefined) return digest;
+  const res = await client.requestWithRetries(what, { ...req, method: 'GET' });
+  if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
+  return `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
+}
+
+/**
+ * Verifies one repository: the manifest read by digest must pass the consumer rules (or the CNCF rules),
+ * every tag should still point at it, and its blobs must be there (`light`: the config read, layers HEAD)
+ * or come back with their digests and a loadable module (`full`).
  */
 export async function verifyRepository(
   client: RegistryClient,
   repository: string,
   tags: string[],
-  expected: { digest: Digest; mediaType: string; cncf: boolean },
+  expected: VerifyTarget,
+  mode: Exclude<VerifyMode, 'off'>,
+  log: Logger,
 ): Promise<ConsumerVariant> {
-  const scopes = pushScopes(repository);
-  let manifestBytes: Buffer | undefined;
-  for (const tag of tags) {
-    const res = await client.requestWithRetries(`reading back ${repository}:${tag}`, {
-      method: 'GET',
-      target: `/v2/${repository}/manifests/${tag}`,
-      scopes,
-      headers: {
-        Accept: [
-          expected.mediaType,
-          MediaType.ociManifest,
-          MediaType.dockerManifest,
-          MediaType.ociIndex,
-          MediaType.dockerManifestList,
-        ].join(', '),
-      },
-    });
-    if (res.status !== 200) throw unexpectedResponse(`reading back ${repository}:${tag}`, client.host, res);
-    const got = `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
-    if (got !== expected.digest) throw new UnloadableImage(`${repository}:${tag} resolves to ${got}, not the pushed ${expected.digest}`);
-    manifestBytes = res.body;
-  }
-  const manifest = JSON.parse((manifestBytes as Buffer).toString('utf8')) as ManifestLike;
-  if (expected.cncf) {
-    const config = JSON.parse(((await fetchBlob(client, repository, manifest.config as LayerLike)) as Buffer).toString('utf8')) as Record<
-      string,
-      unknown
-    >;
-    const layer = checkCncfLayout(manifest, config);
-    await checkRawModule(client, repository, layer, true);
-    return 'wasm';
-  }
-  const { variant, layer } = consumerVariant(manifest);
-  if (manifest.config) await fetchBlob(client, repository, manifest.config);
-  for (const other of manifest.layers ?? []) {
-    if (other !== layer && other.digest !== manifest.config?.digest) await fetchBlob(client, repository, other);
-  }
-  if (variant === 'oci') {
-    await checkRawModule(client, repository, layer, false);
-  } else {
-    const result = { found: false, head: Buffer.alloc(0), moduleSize: 0, tarBytes: 0 };
-    await fetchBlob(client, repository, layer, () => compatLayerReader(result));
-    if (!result.found) throw new UnloadableImage('the last layer holds no plugin.wasm');
-    if (result.tarBytes > MAX_MODULE_BYTES)
-      throw new UnloadableImage(`the layer unpacks to ${result.tarBytes} bytes, over the ${MAX_MODULE_BYTES}-byte cap`);
-    checkModuleHead(result.head, result.moduleSize, 'plugin.wasm');
+  // Independent reads go out together: two round trips in all for the light verification.
+  const [manifest] = await Promise.all([readManifest(client, repository, expected), checkTags(client, repository, tags, expected, log)]);
+  const others = (manifest.layers ?? []).filter((l) => l.digest !== manifest.config?.digest);
+  const [config] = await Promise.all([
+    manifest.config ? fetchBlob(client, repository, manifest.config) : undefined,
+    ...(mode === 'light' ? others.map((l) => headBlob(client, repository, l)) : []),
+  ]);
+  const { variant, layer } = expected.cncf
+    ? {
+        variant: 'wasm' as const,
+        layer: checkCncfLayout(manifest, JSON.parse((config ?? Buffer.from('{}')).toString('utf8')) as CncfConfig),
+      }
+    : consumerVariant(manifest);
+  if (mode === 'light') return variant;
+  for (const other of others) if (other !== layer) await fetchBlob(client, repository, other);
+  if (variant === 'oci' || variant === 'wasm') await checkRawModule(client, repository, layer, variant === 'wasm');
+  else {
+    const result: CompatContents = { found: false, head: Buffer.alloc(0), moduleSize: 0, tarBytes: 0 };
+    const extract = await tarExtract();
+    await fetchBlob(client, repository, layer, () => compatLayerReader(result, extract));
+    checkCompatContents(result);
   }
   return variant;
 }
@@ -248,4 +323,124 @@ async function checkRawModule(client: RegistryClient, repository: string, layer:
       }),
   );
   checkModuleHead(head, layer.size, 'the module layer', allowComponent);
+}
+
+/** Bytes `[start, start + length)` of a blob's local source. */
+async function sourceRange(source: BlobSource, start: number, length: number): Promise<Buffer> {
+  if (source.kind === 'bytes') return Buffer.from(source.bytes.subarray(start, start + length));
+  const fh = await open(source.path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buffer, 0, length, start);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function sourceSize(source: BlobSource): Promise<number> {
+  if (source.kind === 'bytes') return source.bytes.byteLength;
+  const fh = await open(source.path, 'r');
+  try {
+    return (await fh.stat()).size;
+  } finally {
+    await fh.close();
+  }
+}
+
+function sourceStream(source: BlobSource, start = 0): Readable {
+  return source.kind === 'bytes'
+    ? Readable.from([Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength).subarray(start)])
+    : createReadStream(source.path, { start, highWaterMark: 64 * 1024 });
+}
+
+interface TarEntry {
+  name: string;
+  type: string;
+  size: number;
+  head: Buffer;
+}
+
+/** The first entry of a tar+gzip stream and its first 8 bytes, read from the start of the stream only. */
+async function firstTarEntry(gz: Readable): Promise<TarEntry> {
+  const extract = await tarExtract();
+  return new Promise((resolve, reject) => {
+    const gunzip = createGunzip();
+    const tar = extract();
+    const stop = () => {
+      gz.destroy();
+      gunzip.destroy();
+      tar.destroy();
+    };
+    tar.once('entry', (header, stream) => {
+      let head = Buffer.alloc(0);
+      const done = () => {
+        stop();
+        resolve({ name: header.name, type: header.type ?? 'file', size: header.size ?? 0, head });
+      };
+      stream.on('data', (c: unknown) => {
+        head = Buffer.concat([head, c as Buffer]).subarray(0, 8);
+        if (head.length === 8) done();
+      });
+      stream.on('end', done);
+    });
+    const fail = (e: Error) => {
+      stop();
+      reject(new UnloadableImage(`the layer is not a valid tar+gzip stream: ${e.message}`));
+    };
+    gunzip.on('error', fail);
+    tar.on('error', fail);
+    gz.on('error', reject);
+    tar.on('finish', () => reject(new UnloadableImage('the last layer is an empty tar')));
+    gz.pipe(gunzip).pipe(tar as unknown as Writable);
+  });
+}
+
+/**
+ * A compat layer's contents, from its local bytes: plugin.wasm first with a Wasm header, and the tar within
+ * the cap (the gzip trailer's ISIZE, the tar's size mod 2^32, and at least the module's entry). Reads the
+ * start and the end of the blob; a layer laid out otherwise (another first entry) is read in full.
+ */
+async function checkCompatLayerLocally(blob: Image['layers'][number]): Promise<void> {
+  const d = blob.descriptor;
+  const size = await sourceSize(blob.source);
+  if (size !== d.size) throw new UnloadableImage(`the layer file is ${size} bytes, but its descriptor says ${d.size}`);
+  const first = await firstTarEntry(sourceStream(blob.source));
+  if (first.type !== 'file' || basename(first.name) !== 'plugin.wasm') {
+    const result: CompatContents = { found: false, head: Buffer.alloc(0), moduleSize: 0, tarBytes: 0 };
+    await checkedStream(sourceStream(blob.source), d, 'layer', compatLayerReader(result, await tarExtract()));
+    return checkCompatContents(result);
+  }
+  const tarBytes = Math.max((await sourceRange(blob.source, size - 4, 4)).readUInt32LE(0), 512 + first.size);
+  checkCompatContents({ found: true, head: first.head, moduleSize: first.size, tarBytes });
+}
+
+/**
+ * The light verification's local half, run before anything is uploaded: the manifest passes the consumer
+ * rules (or the CNCF rules), and the module layer's own bytes hold a loadable module within the cap.
+ */
+export async function checkImageLocally(image: Image): Promise<void> {
+  const manifest = image.manifest as ManifestLike;
+  const blobOf = (l: LayerLike) => image.layers.find((b) => b.descriptor.digest === l.digest) as Image['layers'][number];
+  if (image.variant === 'wasm') {
+    const config = await sourceRange(image.config.source, 0, image.config.descriptor.size);
+    const layer = checkCncfLayout(manifest, JSON.parse(config.toString('utf8')) as CncfConfig);
+    return checkRawModuleLocally(blobOf(layer), true);
+  }
+  const { variant, layer } = consumerVariant(manifest);
+  if (variant === 'oci') return checkRawModuleLocally(blobOf(layer), false);
+  return checkCompatLayerLocally(blobOf(layer));
+}
+
+async function checkRawModuleLocally(blob: Image['layers'][number], allowComponent: boolean): Promise<void> {
+  const { size } = blob.descriptor;
+  if (size > MAX_MODULE_BYTES) throw new UnloadableImage(`the module is ${size} bytes, over the ${MAX_MODULE_BYTES}-byte cap`);
+  checkModuleHead(await sourceRange(blob.source, 0, 8), size, 'the module layer', allowComponent);
+}
+
+/** `checkImageLocally`, for the push: an image that would not load is never uploaded. */
+export async function checkBeforeUpload(image: Image): Promise<void> {
+  await checkImageLocally(image).catch((err: unknown) => {
+    throw err instanceof UnloadableImage ? new UnloadableImage(`the image would not load, so nothing was pushed: ${err.message}`) : err;
+  });
 }

@@ -1,0 +1,128 @@
+// The compat layer's bytes: the tar is what tar-stream writes, and the parallel gzip is one valid gzip
+// member whose bytes depend only on the input and the level, never on how many blocks ran at once.
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { constants, deflateRawSync, gunzipSync } from 'node:zlib';
+import { pack } from 'tar-stream';
+import { describe, expect, it } from 'vitest';
+import { writeCompatLayer } from '../src/image/compat-layer.js';
+import { sha256Digest } from '../src/image/digest.js';
+import { GZIP_BLOCK_SIZE, gzipParallel } from '../src/image/parallel-gzip.js';
+import { ROOT } from './helpers/action.js';
+
+const exec = promisify(execFile);
+/** 1 MiB of real Wasm (Go-compiled esbuild from npm) and 300 KiB of random bytes: both several blocks long. */
+const REAL = readFileSync(join(ROOT, 'node_modules', 'esbuild-wasm', 'esbuild.wasm')).subarray(0, 1 << 20);
+const RANDOM = Buffer.from(Array.from({ length: 300 * 1024 }, (_, i) => (Math.imul(i, 2654435761) >>> 13) & 0xff));
+
+/** 600 KiB of text-like bytes from a fixed LCG: compressible, several blocks, the same on every machine. */
+function textLike(): Buffer {
+  const words = ['proxy', 'wasm', 'filter', 'envoy', 'header', 'on_request', 'i32.const', 'local.get', 'call', '\n', '(', ')', ' '];
+  const out: string[] = [];
+  let x = 1;
+  for (let n = 0; n < 600 * 1024;) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const w = words[(x >>> 16) % words.length] as string;
+    out.push(w);
+    n += w.length;
+  }
+  return Buffer.from(out.join('')).subarray(0, 600 * 1024);
+}
+
+async function gzip(input: Buffer, level: number, concurrency: number, pieces = 7): Promise<Buffer> {
+  // Fed in uneven pieces, so block cuts never line up with the source's chunks.
+  async function* source() {
+    for (let at = 0; at < input.length; at += Math.ceil(input.length / pieces))
+      yield input.subarray(at, at + Math.ceil(input.length / pieces));
+  }
+  const out: Buffer[] = [];
+  for await (const c of gzipParallel(source(), { level, concurrency })) out.push(c);
+  return Buffer.concat(out);
+}
+
+describe('parallel gzip', () => {
+  it.each([0, 1, 6, 9])('level %i: the same bytes whatever the concurrency, and one valid gzip member', async (level) => {
+    for (const input of [REAL, RANDOM]) {
+      const outputs = await Promise.all([1, 2, 3, 8].map((c) => gzip(input, level, c)));
+      for (const o of outputs) expect(o.equals(outputs[0] as Buffer)).toBe(true);
+      expect(gunzipSync(outputs[0] as Buffer).equals(input)).toBe(true);
+    }
+  });
+
+  // Recorded from this code on Node 20.20.2 and 24.21.0 (identical); CI runs the suite on Node 20 and 24,
+  // so a Node whose zlib compressed differently would fail here before any user's digest changed.
+  it.each([
+    [1, 'sha256:79f94ff8af568cc59ba93d8a4e4f976593e15aa5d150cfd480faa0d5bbfa0934'],
+    [6, 'sha256:2b965b27563686184e3f4b6d6bd500c8c241a932ecb6d171ea81a1f687b73823'],
+    [9, 'sha256:5d7a87375a9e40f64dd7513758deedcc5c983cbfcb7e07c428ad890571c531cd'],
+  ])('level %i: a golden digest for fixed input, whatever the Node version', async (level, digest) => {
+    expect(sha256Digest(await gzip(textLike(), level, 3))).toBe(digest);
+  });
+
+  it('is read by gzip and pigz (test and decompress)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgz-'));
+    const file = join(dir, 'layer.gz');
+    writeFileSync(file, await gzip(REAL, 6, 3));
+    for (const tool of ['gzip', 'pigz']) {
+      await exec(tool, ['-t', file]);
+      const { stdout } = await exec(tool, ['-dc', file], { encoding: 'buffer', maxBuffer: 4 << 20 });
+      expect(Buffer.compare(stdout, REAL)).toBe(0);
+    }
+  });
+
+  it('lays out blocks as pigz does: raw deflate per 128 KiB block, the previous 32 KiB as dictionary, sync-flushed', async () => {
+    const out = await gzip(REAL, 6, 2);
+    expect([...out.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    let at = 10;
+    for (let start = 0; start < REAL.length; start += GZIP_BLOCK_SIZE) {
+      const block = REAL.subarray(start, start + GZIP_BLOCK_SIZE);
+      const dictionary = start === 0 ? undefined : REAL.subarray(start - 32 * 1024, start);
+      const expected = deflateRawSync(block, { level: 6, finishFlush: constants.Z_SYNC_FLUSH, ...(dictionary ? { dictionary } : {}) });
+      expect(out.subarray(at, at + expected.length).equals(expected)).toBe(true);
+      expect([...expected.subarray(-4)]).toEqual([0, 0, 0xff, 0xff]);
+      at += expected.length;
+    }
+    // An empty final block, then CRC-32 and the input size.
+    expect([...out.subarray(at, at + 2)]).toEqual([0x03, 0x00]);
+    expect(out.readUInt32LE(at + 6)).toBe(REAL.length);
+    expect(out.length).toBe(at + 10);
+  });
+
+  it('writes a valid member for empty input', async () => {
+    const out = await gzip(Buffer.alloc(0), 6, 2);
+    expect(gunzipSync(out).length).toBe(0);
+  });
+});
+
+describe('writeCompatLayer', () => {
+  it('writes the tar that tar-stream writes for the same entries, and the same layer for any concurrency', async () => {
+    const config = Buffer.from('{"type":"envoy_proxy","config":{}}');
+    const layer = async (concurrency: number) => {
+      const sink = new PassThrough();
+      const chunks: Buffer[] = [];
+      sink.on('data', (c: Buffer) => chunks.push(c));
+      const result = await writeCompatLayer(
+        { module: RANDOM, moduleSize: RANDOM.length, runtimeConfig: config, mtime: 1700000000, compressionLevel: 1, concurrency },
+        sink,
+      );
+      return { result, gz: Buffer.concat(chunks) };
+    };
+    const [one, four] = [await layer(1), await layer(4)];
+    expect(four.result).toEqual(one.result);
+    expect(four.gz.equals(one.gz)).toBe(true);
+
+    const p = pack();
+    const attrs = { mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date(1700000000 * 1000), type: 'file' as const };
+    p.entry({ ...attrs, name: 'plugin.wasm', size: RANDOM.length }, RANDOM);
+    p.entry({ ...attrs, name: 'runtime-config.json', size: config.length }, config);
+    p.finalize();
+    const expected: Buffer[] = [];
+    for await (const c of p as AsyncIterable<Buffer>) expected.push(c);
+    expect(gunzipSync(one.gz).equals(Buffer.concat(expected))).toBe(true);
+  });
+});
