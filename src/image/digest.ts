@@ -1,9 +1,26 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { Digest } from './types.js';
 
 export function sha256Digest(bytes: Uint8Array): Digest {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** A pass-through that hashes and counts what flows through it. */
+export class HashCounter extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+
+  digest(): Digest {
+    return `sha256:${this.hash.digest('hex')}`;
+  }
 }
 
 /**

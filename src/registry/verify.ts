@@ -325,8 +325,11 @@ async function checkRawModule(client: RegistryClient, repository: string, layer:
   checkModuleHead(head, layer.size, 'the module layer', allowComponent);
 }
 
+/** A blob whose bytes are here: a promotion's mounted blobs stay in the registry (verified there). */
+type LocalSource = Exclude<BlobSource, { kind: 'mount' }>;
+
 /** Bytes `[start, start + length)` of a blob's local source. */
-async function sourceRange(source: BlobSource, start: number, length: number): Promise<Buffer> {
+async function sourceRange(source: LocalSource, start: number, length: number): Promise<Buffer> {
   if (source.kind === 'bytes') return Buffer.from(source.bytes.subarray(start, start + length));
   const fh = await open(source.path, 'r');
   try {
@@ -338,7 +341,7 @@ async function sourceRange(source: BlobSource, start: number, length: number): P
   }
 }
 
-async function sourceSize(source: BlobSource): Promise<number> {
+async function sourceSize(source: LocalSource): Promise<number> {
   if (source.kind === 'bytes') return source.bytes.byteLength;
   const fh = await open(source.path, 'r');
   try {
@@ -348,7 +351,7 @@ async function sourceSize(source: BlobSource): Promise<number> {
   }
 }
 
-function sourceStream(source: BlobSource, start = 0): Readable {
+function sourceStream(source: LocalSource, start = 0): Readable {
   return source.kind === 'bytes'
     ? Readable.from([Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength).subarray(start)])
     : createReadStream(source.path, { start, highWaterMark: 64 * 1024 });
@@ -401,7 +404,7 @@ async function firstTarEntry(gz: Readable): Promise<TarEntry> {
  * the cap (the gzip trailer's ISIZE, the tar's size mod 2^32, and at least the module's entry). Reads the
  * start and the end of the blob; a layer laid out otherwise (another first entry) is read in full.
  */
-async function checkCompatLayerLocally(blob: Image['layers'][number]): Promise<void> {
+async function checkCompatLayerLocally(blob: LocalBlob): Promise<void> {
   const d = blob.descriptor;
   const size = await sourceSize(blob.source);
   if (size !== d.size) throw new UnloadableImage(`the layer file is ${size} bytes, but its descriptor says ${d.size}`);
@@ -421,18 +424,35 @@ async function checkCompatLayerLocally(blob: Image['layers'][number]): Promise<v
  */
 export async function checkImageLocally(image: Image): Promise<void> {
   const manifest = image.manifest as ManifestLike;
-  const blobOf = (l: LayerLike) => image.layers.find((b) => b.descriptor.digest === l.digest) as Image['layers'][number];
+  // A promotion's mounted blobs are not here: they are checked in the registry they come from.
   if (image.variant === 'wasm') {
-    const config = await sourceRange(image.config.source, 0, image.config.descriptor.size);
-    const layer = checkCncfLayout(manifest, JSON.parse(config.toString('utf8')) as CncfConfig);
-    return checkRawModuleLocally(blobOf(layer), true);
+    const config = localBlob(image, image.config.descriptor);
+    if (!config) return;
+    const layer = checkCncfLayout(
+      manifest,
+      JSON.parse((await sourceRange(config.source, 0, config.descriptor.size)).toString('utf8')) as CncfConfig,
+    );
+    const module = localBlob(image, layer);
+    return module && checkRawModuleLocally(module, true);
   }
   const { variant, layer } = consumerVariant(manifest);
-  if (variant === 'oci') return checkRawModuleLocally(blobOf(layer), false);
-  return checkCompatLayerLocally(blobOf(layer));
+  const blob = localBlob(image, layer);
+  if (!blob) return;
+  return variant === 'oci' ? checkRawModuleLocally(blob, false) : checkCompatLayerLocally(blob);
 }
 
-async function checkRawModuleLocally(blob: Image['layers'][number], allowComponent: boolean): Promise<void> {
+interface LocalBlob {
+  descriptor: LayerLike;
+  source: LocalSource;
+}
+
+/** The image's blob for a descriptor, when its bytes are here. */
+function localBlob(image: Image, d: LayerLike): LocalBlob | undefined {
+  const blob = [image.config, ...image.layers].find((b) => b.descriptor.digest === d.digest);
+  return blob && blob.source.kind !== 'mount' ? { descriptor: blob.descriptor, source: blob.source } : undefined;
+}
+
+async function checkRawModuleLocally(blob: LocalBlob, allowComponent: boolean): Promise<void> {
   const { size } = blob.descriptor;
   if (size > MAX_MODULE_BYTES) throw new UnloadableImage(`the module is ${size} bytes, over the ${MAX_MODULE_BYTES}-byte cap`);
   checkModuleHead(await sourceRange(blob.source, 0, 8), size, 'the module layer', allowComponent);

@@ -87,11 +87,9 @@ export async function verifyRemote(
   const { bytes, digest } = await fetchManifest(client, ref.repository, reference);
   const raw = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; config?: { mediaType?: string } };
   const cncf = raw.config?.mediaType === MediaType.cncfWasmConfig;
-  const variant = await verifyRepository(client, ref.repository, [reference], {
-    digest,
-    mediaType: raw.mediaType ?? MediaType.ociManifest,
-    cncf,
-  }).catch((err: unknown) => {
+  // No local bytes to check here: the full read-back, every blob downloaded and checked.
+  const target = { digest, mediaType: raw.mediaType ?? MediaType.ociManifest, cncf };
+  const variant = await verifyRepository(client, ref.repository, [reference], target, 'full', opts.log).catch((err: unknown) => {
     if (!(err instanceof UnloadableImage)) throw err;
     const who = cncf ? 'breaks the CNCF Wasm artifact rules' : 'would not load in Istio or Envoy Gateway';
     throw new UnloadableImage(`${ref.registry}/${ref.repository}@${digest} ${who}: ${err.message}`);
