@@ -4,7 +4,7 @@ import { digestHex } from './image/digest.js';
 import type { Image, Variant } from './image/types.js';
 import { RegistryError } from './registry/errors.js';
 import { formatReference, type ImageReference } from './registry/reference.js';
-import type { ModuleFacts } from './source/module.js';
+import { moduleSummary, type ModuleFacts } from './source/module.js';
 
 export interface RunWarning {
   title: string;
@@ -48,15 +48,7 @@ export function buildOutputs(result: RunResult): Outputs {
     manifest: image.manifestDescriptor,
     config: image.config.descriptor,
     layers: image.layers.map((l) => l.descriptor),
-    wasm: facts
-      ? {
-          ...facts.wasm,
-          kind: facts.module.kind,
-          proxyAbi: facts.module.proxyAbi,
-          imports: facts.module.imports,
-          exports: facts.module.exports,
-        }
-      : null,
+    wasm: moduleSummary(facts),
     tags,
     pushed: result.pushed,
     image: result.imageRef ?? null,

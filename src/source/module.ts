@@ -17,6 +17,13 @@ export interface ModuleFacts {
   module: ModuleInfo;
 }
 
+/** The module facts as JSON shows them (the `metadata` output, `wasm-image inspect`); null when unknown. */
+export function moduleSummary(facts: ModuleFacts | undefined) {
+  if (!facts) return null;
+  const { kind, proxyAbi, imports, exports } = facts.module;
+  return { ...facts.wasm, kind, proxyAbi, imports, exports };
+}
+
 /** Unpacks the first entry named plugin.wasm (what consumers take) from a compat layer into `target`. */
 async function unpackPlugin(layerPath: string, target: string): Promise<boolean> {
   let found = false;

@@ -8,7 +8,7 @@ import type { Descriptor, Digest } from '../image/types.js';
 import { parseReference, ReferenceError, type ImageReference } from '../registry/reference.js';
 import { UnloadableImage, verifyRepository, type ConsumerVariant } from '../registry/verify.js';
 import { imageFromManifest, ManifestProblem, manifestVariant, parseImageManifest } from './manifest.js';
-import { moduleFacts } from './module.js';
+import { moduleFacts, moduleSummary } from './module.js';
 import { downloadBlob, fetchManifest, parseDigestReference, sourceClient, type SourceOptions } from './registry-image.js';
 
 /** A tag or digest reference, and the string the registry resolves it by. */
@@ -64,15 +64,7 @@ export async function inspectRemote(input: string, opts: SourceOptions & { workD
     ...base,
     mediaType: image.manifest.mediaType,
     variant,
-    module: facts
-      ? {
-          ...facts.wasm,
-          kind: facts.module.kind,
-          proxyAbi: facts.module.proxyAbi,
-          imports: facts.module.imports,
-          exports: facts.module.exports,
-        }
-      : null,
+    module: moduleSummary(facts),
     annotations,
   };
 }
