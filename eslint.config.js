@@ -1,11 +1,17 @@
-// ESLint flat config: the recommended JavaScript and TypeScript rules for the sources, tests and bench.
+// ESLint flat config: the recommended JavaScript rules plus typescript-eslint's type-checked rules for the
+// sources, tests, benchmark and scripts (typed by tsconfig.check.json); plain .js/.mjs files get untyped rules.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/', 'lib/', 'node_modules/', 'out/', 'bench/results/', 'coverage/'] },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { project: './tsconfig.check.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
   {
     files: ['**/*.ts'],
     rules: {
@@ -19,7 +25,11 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
-    files: ['**/*.js', '**/*.mjs'],
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
 );

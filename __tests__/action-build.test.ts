@@ -37,10 +37,10 @@ describe('push: false with an OCI layout', () => {
     expect(run.code, run.stdout + run.stderr).toBe(0);
     const { outputs } = run;
     expect(outputs.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
-    expect(outputs.sha256).toBe(outputs.digest!.slice(7));
+    expect(outputs.sha256).toBe(outputs.digest.slice(7));
     expect(outputs['wasm-digest']).toBe(`sha256:${execFileSync('sha256sum', [FIXTURE_MODULE]).toString().split(' ')[0]}`);
-    expect(JSON.parse(outputs.tags!)).toEqual(['localhost:5000/acme/filter:1.2.0', 'localhost:5000/acme/filter:latest']);
-    const metadata = JSON.parse(outputs.metadata!);
+    expect(JSON.parse(outputs.tags)).toEqual(['localhost:5000/acme/filter:1.2.0', 'localhost:5000/acme/filter:latest']);
+    const metadata = JSON.parse(outputs.metadata);
     expect(metadata).toMatchObject({ variant: 'compat', mediaTypes: 'oci', manifest: { digest: outputs.digest } });
     expect(metadata.layers).toHaveLength(1);
     expect(run.summary).toContain(outputs.digest);
@@ -97,7 +97,7 @@ describe('push: false with an OCI layout', () => {
     expect(run.code, run.stdout).toBe(0);
     const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
     expect(index.manifests[0].mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
-    const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', run.outputs.sha256!), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', run.outputs.sha256), 'utf8'));
     expect(manifest.layers[0].mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
     expect(manifest).not.toHaveProperty('annotations');
     for (const d of [manifest.config, ...manifest.layers])
@@ -107,7 +107,7 @@ describe('push: false with an OCI layout', () => {
   it('shows normalised references in the tags output: lower-case registry, docker.io/library for Docker Hub', async () => {
     const run = await runAction({ wasm: FIXTURE_MODULE, tags: 'LocalHost:5000/acme/filter:RC1\nfilter:1', push: 'false' });
     expect(run.code, run.stdout).toBe(0);
-    expect(JSON.parse(run.outputs.tags!)).toEqual(['localhost:5000/acme/filter:RC1', 'docker.io/library/filter:1']);
+    expect(JSON.parse(run.outputs.tags)).toEqual(['localhost:5000/acme/filter:RC1', 'docker.io/library/filter:1']);
   });
 
   it('adds to an existing layout: the other tags stay, the same tag moves, no file is deleted', async () => {
@@ -164,7 +164,7 @@ describe('reproducibility', () => {
     expect(a).toBe(b);
     expect(a).toBe(GOLDEN[name]);
     // The golden digest is what independent tools compute from the bytes (skopeo lists only OCI manifests).
-    const manifestBytes = readFileSync(join(layout, 'blobs', 'sha256', a!.slice(7)));
+    const manifestBytes = readFileSync(join(layout, 'blobs', 'sha256', a.slice(7)));
     if (name !== 'docker') {
       const raw = execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:latest`]);
       expect(Buffer.compare(raw, manifestBytes)).toBe(0);

@@ -104,7 +104,7 @@ describe('hints', () => {
 });
 
 describe('the progress deadline', () => {
-  const fakeSocket = () => ({ bytesRead: 0, bytesWritten: 0 }) as { bytesRead: number; bytesWritten: number };
+  const fakeSocket = () => ({ bytesRead: 0, bytesWritten: 0 });
   it('gives 2 × request-timeout, plus 1 s per 32 KiB moved, over every hop of the request', () => {
     let now = 1000;
     const d = new ProgressDeadline(500, () => now);

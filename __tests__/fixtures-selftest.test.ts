@@ -248,7 +248,7 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
       ]);
       expect(both.status).toBe(200);
       const claims = JSON.parse(
-        Buffer.from((JSON.parse(both.body) as { token: string }).token.split('.')[1] as string, 'base64url').toString(),
+        Buffer.from((JSON.parse(both.body) as { token: string }).token.split('.')[1], 'base64url').toString(),
       ) as Record<string, unknown>;
       expect(claims).toMatchObject({
         iss: 'test-issuer',
@@ -360,7 +360,7 @@ describe('token grants', () => {
         `${reg.tokenServer?.url}/token?service=test-registry&scope=repository:ro/x:pull,push&scope=repository:rw/x:push`,
       ]);
       const token = (JSON.parse(got.body) as { token: string }).token;
-      const claims = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as { access: unknown };
+      const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { access: unknown };
       expect(claims.access).toEqual([
         { type: 'repository', name: 'ro/x', actions: ['pull'] },
         { type: 'repository', name: 'rw/x', actions: ['push'] },

@@ -144,8 +144,8 @@ describe('compat layer', () => {
     expect(result.moduleDigest).toBe(sha256Digest(MODULE));
     const entries = await tarEntries(tar);
     expect(entries.map((e) => e.header.name)).toEqual(['plugin.wasm', 'runtime-config.json']);
-    expect(Buffer.compare(entries[0]!.body, Buffer.from(MODULE))).toBe(0);
-    expect(entries[1]!.body.toString()).toBe('{"type":"envoy_proxy","config":{"rootIds":["r"]}}');
+    expect(Buffer.compare(entries[0].body, Buffer.from(MODULE))).toBe(0);
+    expect(entries[1].body.toString()).toBe('{"type":"envoy_proxy","config":{"rootIds":["r"]}}');
     for (const { header } of entries) {
       expect(header.mode).toBe(0o644);
       expect(header.uid).toBe(0);
@@ -160,7 +160,7 @@ describe('compat layer', () => {
   it('takes the entry mtime from SOURCE_DATE_EPOCH', async () => {
     const { gz } = await compatLayer(spec({ created: 1700000000 }));
     const entries = await tarEntries(gunzipSync(gz));
-    expect(entries[0]!.header.mtime.getTime()).toBe(1700000000 * 1000);
+    expect(entries[0].header.mtime.getTime()).toBe(1700000000 * 1000);
   });
 
   it('writes a gzip header with mtime 0, no file name and the Unix OS byte', async () => {
@@ -229,7 +229,7 @@ describe('compat image', () => {
     const m = manifestJson(image);
     expect(m.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
     expect(image.manifest.config.mediaType).toBe('application/vnd.docker.container.image.v1+json');
-    expect(image.manifest.layers[0]!.mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
+    expect(image.manifest.layers[0].mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
     expect(m).not.toHaveProperty('annotations');
     expect(JSON.stringify(m)).not.toContain('vnd.oci');
     expectDescriptorsMatchBytes(image);

@@ -63,7 +63,7 @@ describe('module inspection', () => {
     const run = await runAction({ wasm: FIXTURE_MODULE, push: 'false' });
     expect(run.code).toBe(0);
     expect(run.outputs['proxy-abi']).toBe('0.2.1');
-    expect(JSON.parse(run.outputs.metadata as string).wasm).toMatchObject({ kind: 'core', proxyAbi: '0.2.1', imports: 1, exports: 4 });
+    expect(JSON.parse(run.outputs.metadata).wasm).toMatchObject({ kind: 'core', proxyAbi: '0.2.1', imports: 1, exports: 4 });
     expect(run.summary).toContain('- **proxy-wasm ABI:** 0.2.1');
     expect(run.stdout).toContain('module: core, 198 bytes, 1 imports, 4 exports, proxy-wasm ABI 0.2.1');
     expect(warnings(run.stdout)).toEqual([]);

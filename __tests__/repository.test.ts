@@ -17,14 +17,14 @@ const action = parse(readFileSync(join(ROOT, 'action.yml'), 'utf8')) as ActionYm
 function tableRows(markdown: string, heading: string): Map<string, string[]> {
   const start = markdown.indexOf(`\n## ${heading}\n`);
   expect(start, `README has a "## ${heading}" section`).toBeGreaterThan(-1);
-  const section = markdown.slice(start + 1).split('\n## ')[0] as string;
+  const section = markdown.slice(start + 1).split('\n## ')[0];
   const rows = new Map<string, string[]>();
   for (const line of section.split('\n')) {
     const m = /^\|\s*`([a-z0-9-]+)`\s*\|(.*)\|\s*$/.exec(line);
     if (m)
       rows.set(
-        m[1] as string,
-        (m[2] as string).split(/(?<!\\)\|/).map((c) => c.trim()),
+        m[1],
+        m[2].split(/(?<!\\)\|/).map((c) => c.trim()),
       );
   }
   return rows;

@@ -117,7 +117,7 @@ function selfActionProblems(workflow: Workflow): string[] {
       for (const key of required) if (!given.includes(key)) problems.push(`${jobId}: required input "${key}" missing`);
     }
     for (const [, id, output] of JSON.stringify(job).matchAll(/steps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
-      if (selfIds.has(id!) && !(output! in action.outputs)) problems.push(`${jobId}: unknown output "${output}" of step "${id}"`);
+      if (selfIds.has(id) && !(output in action.outputs)) problems.push(`${jobId}: unknown output "${output}" of step "${id}"`);
     }
   }
   return problems;
@@ -129,8 +129,8 @@ const USES = /^\s*-?\s*uses:\s*([^\s#]+)[ \t]*(?:#[ \t]*(\S+))?/gm;
 function pinProblems(text: string): string[] {
   const problems: string[] = [];
   for (const [, ref, comment] of text.matchAll(USES)) {
-    if (SELF.test(ref!) || ref!.startsWith('docker://')) continue;
-    if (!/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/.test(ref!)) problems.push(`${ref} is not pinned to a full commit SHA`);
+    if (SELF.test(ref) || ref.startsWith('docker://')) continue;
+    if (!/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/.test(ref)) problems.push(`${ref} is not pinned to a full commit SHA`);
     else if (!/^v\d+/.test(comment ?? '')) problems.push(`${ref} has no "# vX" comment`);
   }
   return problems;
@@ -190,7 +190,7 @@ describe('workflows and examples', () => {
 
   it('all pass actionlint', async () => {
     const findings = await actionlint(ALL);
-    for (const file of ALL) expect(describeFindings(findings[file]!), name(file)).toBe('');
+    for (const file of ALL) expect(describeFindings(findings[file]), name(file)).toBe('');
   });
 
   it.each(ALL.map((f) => [name(f), f]))("%s uses only this action's declared inputs and outputs", (_name, file) => {
@@ -247,7 +247,7 @@ describe('the checks reject broken files', () => {
   it('actionlint rejects a workflow that reads the outputs of a step that does not exist', async () => {
     const file = join(scratch, 'broken.yml');
     writeFileSync(file, broken);
-    const text = describeFindings((await actionlint([file]))[file]!);
+    const text = describeFindings((await actionlint([file]))[file]);
     expect(text).toMatch(/"wiht"/);
     expect(text).toMatch(/property "nope" is not defined/);
   });

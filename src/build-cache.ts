@@ -60,7 +60,7 @@ export function passThrough(line: string): string {
 function workerScript(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, 'cache-worker', 'index.js'), join(here, '..', 'dist', 'cache-worker', 'index.js')];
-  return candidates.find((path) => existsSync(path)) ?? (candidates[0] as string);
+  return candidates.find((path) => existsSync(path)) ?? candidates[0];
 }
 
 export interface WorkerOptions {
@@ -108,7 +108,7 @@ export function runWorker(request: CacheRequest, { timeoutMs, signal, script = w
     const problems: string[] = [];
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       const match = PROBLEM.exec(line);
-      if (match) problems.push(commandText(match[1] as string));
+      if (match) problems.push(commandText(match[1]));
       else process.stdout.write(`${passThrough(line)}\n`);
     });
     let answer = '';

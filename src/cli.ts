@@ -104,7 +104,7 @@ export function parseArgs(argv: string[]): { command: Command; inputs: Map<strin
   let command: Command | undefined;
   let ref: string | undefined;
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+    const arg = argv[i];
     if (arg === '-h' || arg === '--help') return { command: 'help', inputs };
     if (arg === '--password-stdin') {
       inputs.set('password-stdin', ['true']);

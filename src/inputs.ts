@@ -220,7 +220,7 @@ function credentialRegistry(given: string, username: string, tags: ImageReferenc
         'set registry to the one they are for, or log in to each registry with docker/login-action and leave username and password empty',
     );
   }
-  return registries[0] as string;
+  return registries[0];
 }
 
 const VERIFY_MODES = new Map<string, VerifyMode>([
@@ -295,7 +295,7 @@ function parseSource(read: (name: string) => string, resolvePath: (p: string) =>
     );
   }
   if (given.length > 1)
-    throw new InputError(given[1] as string, `and ${given[0]} both name the image; give exactly one of wasm, from-oci-layout, from-image`);
+    throw new InputError(given[1], `and ${given[0]} both name the image; give exactly one of wasm, from-oci-layout, from-image`);
   const fromRef = read('from-ref');
   if (fromRef && given[0] !== 'from-oci-layout')
     throw new InputError('from-ref', 'names an entry of from-oci-layout; set from-oci-layout too, or remove from-ref');

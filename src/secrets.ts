@@ -53,6 +53,6 @@ export function maskWrites(masker: SecretMasker, streams: NodeJS.WritableStream[
       if (chunk instanceof Uint8Array) return write(masker.mask(Buffer.from(chunk).toString('utf8')), ...rest);
       return write(chunk, ...rest);
     };
-    stream.write = masked as NodeJS.WritableStream['write'];
+    stream.write = masked;
   }
 }

@@ -109,7 +109,7 @@ describe('the build cache with the GitHub cache service v2 and Azurite storage',
     expect(runner.service.entries).toEqual([
       expect.objectContaining({ key: expect.stringMatching(/^filters-linux-[a-f0-9]{32}$/), sizeBytes: expect.any(Number) }),
     ]);
-    const key = runner.service.entries[0]?.key as string;
+    const key = runner.service.entries[0]?.key;
     expect(first.stdout).toContain(`cache saved as ${key}`);
     // The signed URLs' signatures are masked before anything could print them, and appear nowhere else.
     const signatures = runner.service.signatures;

@@ -73,10 +73,10 @@ describe('credential helpers, looked up lazily', () => {
     expect(calls()).toEqual([basicA.host]);
     expectNoSecrets([run.stdout, run.stderr], [basicA.password as string]);
     await expectImage(
-      tags[2] as string,
+      tags[2],
       { tls: false, creds: `${basicA.username}:${basicA.password}` },
       {
-        digest: run.outputs.digest as string,
+        digest: run.outputs.digest,
         variant: 'compat',
         module: MODULE,
       },
@@ -107,11 +107,11 @@ describe('credential helpers, looked up lazily', () => {
     expect(calls()).toEqual([basicA.host]);
   });
 
-  it.each([
+  it.each<[string, { credsStore?: string; credHelpers?: Record<string, string> }]>([
     ['credsStore', { credsStore: 'fixture' }],
-    ['credHelpers', { credHelpers: {} as Record<string, string> }],
+    ['credHelpers', { credHelpers: {} }],
   ])('treats "credentials not found" from %s as no entry: the next source, then anonymous', async (_name, config) => {
-    if ('credHelpers' in config) config.credHelpers[basicA.host] = 'fixture';
+    if (config.credHelpers) config.credHelpers[basicA.host] = 'fixture';
     const { env, calls } = dockerConfig({ config });
     const run = await runAction({ wasm: FIXTURE_MODULE, tags: pushTo(basicA, 'none/filter') }, { env });
     expect(run.code).not.toBe(0);
@@ -167,10 +167,10 @@ describe('input registry: username/password belong to one registry', () => {
       [tags[1], basicB],
     ] as const) {
       await expectImage(
-        tag as string,
+        tag,
         { tls: false, creds: `${reg.username}:${reg.password}` },
         {
-          digest: run.outputs.digest as string,
+          digest: run.outputs.digest,
           variant: 'compat',
           module: MODULE,
         },

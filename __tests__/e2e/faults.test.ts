@@ -188,7 +188,7 @@ describe('fault scenarios through the proxy', () => {
       if (!/reports digest/.test(error.message)) expect(await tagDigest(ref), 'no tag was created').toBeUndefined();
       if (scenario.expect.attempts) {
         // Per blob: the failing one was tried exactly retries + 1 times (blobs go up in parallel).
-        const name = ref.split('/').slice(1).join('/').split(':')[0] as string;
+        const name = ref.split('/').slice(1).join('/').split(':')[0];
         const perBlob = new Map<string, number>();
         for (const r of proxy.requests.filter((q) => q.faulted && q.path.includes(name))) {
           const key = /sha256(?::|%3A)[a-f0-9]{64}/.exec(r.path)?.[0] ?? r.path;

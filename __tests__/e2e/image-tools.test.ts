@@ -41,15 +41,12 @@ beforeAll(async () => {
     const layout = join(dir, `layout-${name}`);
     const run = await runAction({ wasm: FIXTURE_MODULE, tags: ref, 'oci-layout': layout, ...inputs }, { env });
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    pushed[name] = { ref, digest: run.outputs.digest as string, layout };
+    pushed[name] = { ref, digest: run.outputs.digest, layout };
   }
   // The CLI's --platform writes the same image as the input: same digest.
-  const cli = await runNode(
-    [CLI, 'build', '--wasm', FIXTURE_MODULE, '--tag', pushed.other.ref, '--platform', IMAGES.other.platform as string],
-    {
-      env: cleanEnv(env),
-    },
-  );
+  const cli = await runNode([CLI, 'build', '--wasm', FIXTURE_MODULE, '--tag', pushed.other.ref, '--platform', IMAGES.other.platform], {
+    env: cleanEnv(env),
+  });
   expect(cli.code, cli.stderr).toBe(0);
   expect((JSON.parse(cli.stdout) as { digest: string }).digest).toBe(pushed.other.digest);
 }, 60_000);

@@ -55,7 +55,7 @@ function localAction(name: string, inputs: Record<string, string>): Promise<Loca
     child.on('close', (code) => {
       clearTimeout(timer);
       const outputs: Record<string, string> = {};
-      for (const m of stdout.matchAll(/^::set-output name=([\w-]+)::(.*)$/gm)) outputs[m[1] as string] = m[2] as string;
+      for (const m of stdout.matchAll(/^::set-output name=([\w-]+)::(.*)$/gm)) outputs[m[1]] = m[2];
       resolve({ code: code ?? -1, stdout, outputs });
     });
   });
@@ -74,7 +74,7 @@ describe('@github/local-action', () => {
     const raw = await skopeoRaw(ref, { tls: false });
     expect(ok.outputs.digest).toBe(sha256(raw));
     expect(ok.outputs.image).toBe(`${registry.host}/acme/local-action@${ok.outputs.digest}`);
-    expect(JSON.parse(ok.outputs.tags as string)).toEqual([ref]);
+    expect(JSON.parse(ok.outputs.tags)).toEqual([ref]);
     expect(ok.outputs.verified).toBe('true');
     expect(ok.stdout).toMatch(/Action Outputs[\s\S]*'digest'/);
 

@@ -19,7 +19,7 @@ const PROXY_PASSWORD = 'pr0xySecret7';
 
 /** The requests tinyproxy logged: `GET http://host/...` (forwarded) or `CONNECT host:port` (tunnelled). */
 function proxied(proxy: Tinyproxy): string[] {
-  return [...proxy.log().matchAll(/Request \(file descriptor \d+\): (\S+ \S+)/g)].map((m) => m[1] as string);
+  return [...proxy.log().matchAll(/Request \(file descriptor \d+\): (\S+ \S+)/g)].map((m) => m[1]);
 }
 
 function expectPushed(run: ActionRun): void {
@@ -48,7 +48,7 @@ describe('through tinyproxy', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  const port = (reg: RegistryFixture) => reg.host.split(':')[1] as string;
+  const port = (reg: RegistryFixture) => reg.host.split(':')[1];
   const creds = (reg: RegistryFixture) => ({ username: reg.username as string, password: reg.password as string });
   const viaProxy = (url: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ HTTPS_PROXY: url, HTTP_PROXY: url, ...extra });
 
@@ -66,7 +66,7 @@ describe('through tinyproxy', () => {
       `${plain.host}/plain/filter:1`,
       { tls: false, creds: `${plain.username}:${plain.password}` },
       {
-        digest: run.outputs.digest as string,
+        digest: run.outputs.digest,
         variant: 'compat',
         module: MODULE,
       },

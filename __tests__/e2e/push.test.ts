@@ -78,13 +78,13 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
     );
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expectNoSecretsIn(run.stdout, run.stderr, JSON.stringify(run.outputs), run.summary);
-    expect(JSON.parse(run.outputs.tags as string)).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
+    expect(JSON.parse(run.outputs.tags)).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
     expect(run.outputs.image).toBe(`${repo}@${run.outputs.digest}`);
-    expect(JSON.parse(run.outputs.metadata as string).pushed).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
+    expect(JSON.parse(run.outputs.metadata).pushed).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
     expect(run.summary).toContain(`${repo}:1.0.0`);
     expect(run.summary).toContain(`sha256: ${run.outputs.sha256}`);
     for (const tag of ['1.0.0', 'latest']) {
-      await expectImage(`${repo}:${tag}`, skopeoAuth, { digest: run.outputs.digest as string, variant: flavour.variant, module: MODULE });
+      await expectImage(`${repo}:${tag}`, skopeoAuth, { digest: run.outputs.digest, variant: flavour.variant, module: MODULE });
     }
   });
 
@@ -158,7 +158,7 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
       expect(run.code, run.stdout).toBe(0);
       expectNoSecretsIn(run.stdout, run.stderr, JSON.stringify(run.outputs), run.summary);
       expect(run.stdout).toContain('credentials from docker-config');
-      await expectImage(`${repo}:1`, skopeoAuth, { digest: run.outputs.digest as string, variant: 'compat', module: MODULE });
+      await expectImage(`${repo}:1`, skopeoAuth, { digest: run.outputs.digest, variant: 'compat', module: MODULE });
     });
 
     it('authenticates through a docker credential helper', async () => {
@@ -180,7 +180,7 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
       );
       expect(run.code, run.stdout).toBe(0);
       expect(run.stdout).toContain('credentials from credential-helper');
-      await expectImage(`${repo}:1`, skopeoAuth, { digest: run.outputs.digest as string, variant: 'oci', module: MODULE });
+      await expectImage(`${repo}:1`, skopeoAuth, { digest: run.outputs.digest, variant: 'oci', module: MODULE });
       expectNoSecretsIn(run.stdout, run.stderr, JSON.stringify(run.outputs), run.summary);
     });
   }

@@ -56,7 +56,7 @@ async function buildLayout(name: string, inputs: Record<string, string> = {}): P
   const dir = join(work, name);
   const run = await action({ wasm: FIXTURE_MODULE, push: 'false', 'oci-layout': dir, tags: 'ci.invalid/x:pr', ...inputs });
   expect(run.code, run.stdout).toBe(0);
-  return { dir, digest: run.outputs.digest as string };
+  return { dir, digest: run.outputs.digest };
 }
 
 describe('from-oci-layout', () => {
@@ -136,7 +136,7 @@ describe('from-image', () => {
     const repo = `${source.host}/ci/filter`;
     const run = await action({ wasm: FIXTURE_MODULE, tags: `${repo}:sha-0123abc` });
     expect(run.code, run.stdout).toBe(0);
-    pushed = { digest: run.outputs.digest as string, repo };
+    pushed = { digest: run.outputs.digest, repo };
   });
 
   it('promotes within one registry by mounting: same digest, no blob downloaded, no module facts', async () => {
@@ -151,7 +151,7 @@ describe('from-image', () => {
     expect(run.outputs.digest).toBe(pushed.digest);
     expect(run.outputs.name).toBe(release);
     expect(run.outputs['proxy-abi']).toBe('');
-    expect(JSON.parse(run.outputs.metadata as string).wasm).toBeNull();
+    expect(JSON.parse(run.outputs.metadata).wasm).toBeNull();
     expect(run.stdout).toMatch(/mounted +sha256:/);
     const log = source.accessLog().slice(before);
     expect(log).toMatch(/"POST \/v2\/release\/filter\/blobs\/uploads\/\?mount=sha256%3A[a-f0-9]{64}&from=ci%2Ffilter HTTP\/1.1" 201/);
@@ -314,7 +314,7 @@ describe('from-image with a token registry', () => {
     await expectImage(
       `${reg.host}/release/filter:1.0.0`,
       { tls: false, creds },
-      { digest: run.outputs.digest as string, variant: 'oci', module: MODULE },
+      { digest: run.outputs.digest, variant: 'oci', module: MODULE },
     );
   });
 });

@@ -57,7 +57,7 @@ const fast = (retries: number) => ({ retry: { retries, baseDelayMs: 1, maxDelayM
 const status = (s: number, body?: string): Fault => ({ kind: 'status', status: s, body });
 /** Requests the proxy saw from `from` on, for one repository. */
 const seen = (from: number, ref: string, method?: string): ProxyRequestRecord[] => {
-  const name = ref.split('/').slice(1).join('/').split(':')[0] as string;
+  const name = ref.split('/').slice(1).join('/').split(':')[0];
   return proxy.requests.slice(from).filter((r) => r.path.includes(`/${name}/`) && (!method || r.method === method));
 };
 

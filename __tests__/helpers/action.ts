@@ -23,12 +23,12 @@ export function parseOutputFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string;
+    const line = lines[i];
     const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
     if (heredoc) {
       const [, name, delimiter] = heredoc as unknown as [string, string, string];
       const value: string[] = [];
-      while (++i < lines.length && lines[i] !== delimiter) value.push(lines[i] as string);
+      while (++i < lines.length && lines[i] !== delimiter) value.push(lines[i]);
       out[name] = value.join('\n');
     } else if (line.includes('=')) {
       out[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
@@ -86,7 +86,7 @@ export function inputEnv(inputs: Record<string, string>): NodeJS.ProcessEnv {
 export function runNode(args: string[], options: RunOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const [cmd, ...argv] = [...(options.prefix ?? []), process.execPath, ...args];
-    const child = spawn(cmd as string, argv, {
+    const child = spawn(cmd, argv, {
       cwd: options.cwd ?? ROOT,
       env: options.env ?? cleanEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -55,7 +55,7 @@ export async function startAzurite(startTimeoutMs = 20_000): Promise<Azurite> {
         const m = /successfully listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
         if (m) {
           clearTimeout(timer);
-          resolve(m[1] as string);
+          resolve(m[1]);
         }
       };
       child.stdout?.on('data', check);

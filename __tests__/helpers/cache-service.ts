@@ -111,7 +111,7 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>);
       } catch (err) {
-        reject(err as Error);
+        reject(err);
       }
     });
     req.on('error', reject);
@@ -133,7 +133,7 @@ function authorizer(secret: Buffer): (header: string | undefined, need: number) 
     const [head, claims, signature] = (header?.startsWith('Bearer ') ? header.slice(7) : '').split('.');
     const expected = createHmac('sha256', secret).update(`${head}.${claims}`).digest('base64url');
     if (!signature || signature !== expected) return [401, 'invalid runtime token'];
-    const { ac } = JSON.parse(Buffer.from(claims as string, 'base64url').toString()) as { ac: string };
+    const { ac } = JSON.parse(Buffer.from(claims, 'base64url').toString()) as { ac: string };
     const scopes = JSON.parse(ac) as Array<{ Scope: string; Permission: number }>;
     return scopes.some((s) => s.Scope === SCOPE && (s.Permission & need) === need)
       ? undefined

@@ -31,5 +31,5 @@ export function makeCert(dir: string, name: string, subject: string, altNames?: 
 export function certDerBase64(pem: string): string {
   const m = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem);
   if (!m) throw new Error('no PEM certificate found');
-  return (m[1] as string).replace(/\s+/g, '');
+  return m[1].replace(/\s+/g, '');
 }

@@ -190,13 +190,13 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 function endToEnd(raw: string[]): string[] {
   const drop = new Set(HOP_BY_HOP);
   for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'connection') {
-      for (const token of (raw[i + 1] as string).split(',')) drop.add(token.trim().toLowerCase());
+    if (raw[i].toLowerCase() === 'connection') {
+      for (const token of raw[i + 1].split(',')) drop.add(token.trim().toLowerCase());
     }
   }
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    if (!drop.has((raw[i] as string).toLowerCase())) out.push(raw[i] as string, raw[i + 1] as string);
+    if (!drop.has(raw[i].toLowerCase())) out.push(raw[i], raw[i + 1]);
   }
   return out;
 }
@@ -312,12 +312,12 @@ export async function startFaultProxy(upstream: string, opts: FaultProxyOptions 
       let out = endToEnd(r.rawHeaders);
       if (rewrite) {
         for (let i = 0; i < out.length; i += 2) {
-          if ((out[i] as string).toLowerCase() === 'location') out[i + 1] = rewriteLocation(out[i + 1] as string, up, clientHost);
+          if (out[i].toLowerCase() === 'location') out[i + 1] = rewriteLocation(out[i + 1], up, clientHost);
         }
       }
       if (fault?.kind === 'header') {
         const name = fault.name.toLowerCase();
-        out = out.filter((_, i) => ((i % 2 === 0 ? out[i] : out[i - 1]) as string).toLowerCase() !== name);
+        out = out.filter((_, i) => (i % 2 === 0 ? out[i] : out[i - 1]).toLowerCase() !== name);
         out.push(fault.name, fault.value);
       }
       let message = r.statusMessage;

@@ -50,7 +50,7 @@ export interface StorageServerOptions {
   fetchBlob?: BlobSource;
 }
 
-const pathOnly = (p: string) => p.split('?')[0] as string;
+const pathOnly = (p: string) => p.split('?')[0];
 
 export async function startStorageServer(opts: StorageServerOptions | BlobSource = {}): Promise<StorageServer> {
   const { upstream, fetchBlob } = typeof opts === 'function' ? { upstream: undefined, fetchBlob: opts } : opts;

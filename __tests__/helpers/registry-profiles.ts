@@ -23,13 +23,13 @@ function bodyLength(headers: IncomingHttpHeaders): number {
 
 function replaceHeader(headers: string[], name: string, value: string): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if ((headers[i] as string).toLowerCase() === name.toLowerCase()) headers.splice(i, 2);
+    if (headers[i].toLowerCase() === name.toLowerCase()) headers.splice(i, 2);
   }
   headers.push(name, value);
 }
 
 function headerValue(headers: string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === name.toLowerCase()) return headers[i + 1];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === name.toLowerCase()) return headers[i + 1];
   return undefined;
 }
 

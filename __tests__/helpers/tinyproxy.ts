@@ -70,7 +70,7 @@ function spawnTinyproxy(dir: string): ChildProcess {
   const script = 'mount --bind "$1" /etc/hosts && exec tinyproxy -d -c "$2"';
   const argv = [...privateMountNamespace(), 'sh', '-c', script, 'sh', join(dir, 'hosts'), join(dir, 'tinyproxy.conf')];
   const [cmd, ...args] = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
-  const child = spawn(cmd as string, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.on('error', () => {});
   track(child);
   return child;

@@ -162,7 +162,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       const header = req.headers.authorization;
       if (header !== undefined) {
         const m = /^Basic\s+(\S+)$/i.exec(header);
-        const decoded = m ? Buffer.from(m[1] as string, 'base64').toString('utf8') : '';
+        const decoded = m ? Buffer.from(m[1], 'base64').toString('utf8') : '';
         const colon = decoded.indexOf(':');
         account = colon >= 0 ? decoded.slice(0, colon) : undefined;
         credentialsOk = colon >= 0 && account === opts.username && decoded.slice(colon + 1) === opts.password;

@@ -18,11 +18,11 @@ export function parseWwwAuthenticate(value: string): Challenge[] {
   let i = 0;
   const n = value.length;
   const skip = (re: RegExp) => {
-    while (i < n && re.test(value[i] as string)) i++;
+    while (i < n && re.test(value[i])) i++;
   };
   const token = (): string => {
     const start = i;
-    while (i < n && /[^\s,=]/.test(value[i] as string)) i++;
+    while (i < n && /[^\s,=]/.test(value[i])) i++;
     return value.slice(start, i);
   };
   while (i < n) {
@@ -197,7 +197,7 @@ export class Authenticator {
   }
 
   private async fetchToken(c: Challenge, scopes: string[]): Promise<CachedToken> {
-    const realm = c.params.realm as string;
+    const realm = c.params.realm;
     let url: URL;
     try {
       url = new URL(realm);

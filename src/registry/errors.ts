@@ -33,7 +33,7 @@ function detailText(detail: unknown): string {
   if (detail === undefined || detail === null) return '';
   if (typeof detail === 'string') return detail;
   const message = (detail as { message?: unknown }).message;
-  if (typeof message === 'string' && Object.keys(detail as object).length === 1) return message;
+  if (typeof message === 'string' && Object.keys(detail).length === 1) return message;
   const json = JSON.stringify(detail);
   return json === '{}' || json === '[]' ? '' : json;
 }

@@ -299,7 +299,7 @@ async function writeFileRange(r: ClientRequest, body: { path: string; start: num
     closed.catch(() => undefined);
     let position = body.start;
     for (let i = 0; position <= body.end; i = (i + 1) % WRITE_RING) {
-      const slot = ring[i] as (typeof ring)[number];
+      const slot = ring[i];
       // This buffer's previous write must be done before it is refilled.
       await Promise.race([slot.written, closed]);
       const { bytesRead } = await fh.read(slot.buffer, 0, Math.min(slot.buffer.length, body.end - position + 1), position);

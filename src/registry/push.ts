@@ -61,7 +61,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
     while (!failed && next < items.length) {
       const i = next++;
       try {
-        results[i] = await fn(items[i] as T);
+        results[i] = await fn(items[i]);
       } catch (err) {
         failed = true;
         throw err;
@@ -102,7 +102,7 @@ export async function connect(refs: ImageReference[], opts: PushOptions): Promis
   const registries: Registry[] = [];
   for (const secret of proxySecrets()) opts.mask(secret);
   for (const [host, group] of groupByRegistry(refs)) {
-    const name = (group[0] as ImageReference).registry;
+    const name = group[0].registry;
     const lookupInputs = { ...opts.credentials, env: opts.credentials.env ?? process.env, warn: (m: string) => opts.log.warning(m) };
     const credentials = credentialLookup(name, lookupInputs, (found) => {
       for (const secret of secretsOf(found)) opts.mask(secret);
@@ -285,7 +285,7 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
     opts.log.info(
       `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
     );
-    return { digest, pushed, image: formatDigestReference(refs[0] as ImageReference, digest), blobs: counts, verification: undefined };
+    return { digest, pushed, image: formatDigestReference(refs[0], digest), blobs: counts, verification: undefined };
   });
   const mode = opts.verify ?? 'off';
   const verification = mode === 'off' ? undefined : await phase('Verify', () => verifyAll(image, refs, registries, mode, opts.log));

@@ -49,7 +49,7 @@ function pickEntry(dir: string, entries: IndexEntry[], ref: string | undefined):
   if (digests.size > 1) {
     throw new InputError(INPUT, `${dir} holds ${digests.size} different images (${names.join(', ')}); choose one with from-ref`);
   }
-  return entries[0] as IndexEntry;
+  return entries[0];
 }
 
 /** Checks that a blob file is there with the size and digest the descriptor gives. */

@@ -120,7 +120,7 @@ class Cursor {
 
   byte(what: string): number {
     if (this.pos >= this.end) this.truncated(what);
-    return this.buf[this.pos++] as number;
+    return this.buf[this.pos++];
   }
 
   /**
