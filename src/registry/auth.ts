@@ -1,6 +1,7 @@
 // Registry authentication: WWW-Authenticate challenges, Basic, and Bearer tokens fetched per scope and
 // cached until they expire. Every secret is masked before it could reach a log line.
-import { type Credentials, describeSource } from './credentials.js';
+import { asObject, parseJson } from '../json.js';
+import { basicToken, type Credentials, describeSource } from './credentials.js';
 import { describeAnswer, RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, send, type HttpResponse } from './http.js';
 
@@ -142,7 +143,7 @@ export class Authenticator {
     if (c.scheme === 'basic') {
       const creds = await this.credentials();
       if (creds.kind !== 'basic') throw this.missingCredentials('Basic');
-      return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      return `Basic ${basicToken(creds.username, creds.password)}`;
     }
     if (c.scheme !== 'bearer') {
       throw new RegistryError(`${this.ctx.host} asks for "${c.scheme}" authentication, which is not supported (Bearer and Basic are)`, 401);
@@ -230,18 +231,20 @@ export class Authenticator {
     } else {
       if (c.params.service) url.searchParams.set('service', c.params.service);
       for (const scope of scopes) url.searchParams.append('scope', scope);
-      if (creds.kind === 'basic') headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      if (creds.kind === 'basic') headers.Authorization = `Basic ${basicToken(creds.username, creds.password)}`;
       res = await send({ method: 'GET', url, headers, ...common });
     }
     if (res.status === 401 || res.status === 403)
       throw this.failed(`the token endpoint ${url.origin}${url.pathname} answered HTTP ${res.status}`);
     if (res.status !== 200) throw unexpectedResponse('getting a token', url.host, res);
-    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    let parsed: unknown;
     try {
-      body = JSON.parse(res.body.toString('utf8')) as typeof body;
+      parsed = parseJson(res.body);
     } catch {
       throw new RegistryError(`the token endpoint ${url.origin}${url.pathname} did not answer with JSON`, res.status);
     }
+    // Any JSON that is not an object holds no token, and is refused as such below.
+    const body = asObject(parsed) ?? {};
     const token =
       typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
     if (!token) throw new RegistryError(`the token endpoint ${url.origin}${url.pathname} answered without a token`, res.status);

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { getExecOutput } from '@actions/exec';
+import { asObject, isObject, parseJson, stringField, stringRecord } from '../json.js';
 
 export type CredentialSource = 'inputs' | 'docker-config' | 'credential-helper' | 'github-token' | 'anonymous';
 
@@ -29,10 +30,46 @@ export interface CredentialInputs {
   runHelper?: (helper: string, serverUrl: string) => Promise<string | undefined>;
 }
 
+interface AuthEntry {
+  auth?: string;
+  username?: string;
+  password?: string;
+  identitytoken?: string;
+}
+
 interface DockerConfig {
-  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
+  auths: Record<string, AuthEntry>;
   credHelpers?: Record<string, string>;
   credsStore?: string;
+}
+
+/** The docker config members this reads; entries and fields of another type are ignored, as if absent. */
+function dockerConfigOf(value: unknown, path: string): DockerConfig {
+  if (!isObject(value)) throw new Error(`the docker config ${path} is not a JSON object; fix or remove it`);
+  const auths: Record<string, AuthEntry> = {};
+  for (const [key, raw] of Object.entries(asObject(value.auths) ?? {})) {
+    const entry = asObject(raw);
+    if (!entry) continue;
+    auths[key] = {
+      auth: stringField(entry, 'auth'),
+      username: stringField(entry, 'username'),
+      password: stringField(entry, 'password'),
+      identitytoken: stringField(entry, 'identitytoken'),
+    };
+  }
+  return { auths, credHelpers: stringRecord(value.credHelpers), credsStore: stringField(value, 'credsStore') };
+}
+
+/** The base64 `user:password` of HTTP Basic authentication (and of a docker config `auth`). */
+export function basicToken(username: string, password: string): string {
+  return Buffer.from(`${username}:${password}`).toString('base64');
+}
+
+/** A docker config `auth` decoded; undefined when it holds no `user:password` pair. */
+function decodeBasicToken(auth: string): { username: string; password: string } | undefined {
+  const decoded = Buffer.from(auth, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 ? { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) } : undefined;
 }
 
 export const DOCKER_HUB_CONFIG_KEY = 'https://index.docker.io/v1/';
@@ -74,11 +111,13 @@ async function readDockerConfig(env: NodeJS.ProcessEnv): Promise<{ config: Docke
   } catch {
     return undefined;
   }
+  let value: unknown;
   try {
-    return { config: JSON.parse(text) as DockerConfig, path };
+    value = parseJson(text);
   } catch {
     throw new Error(`the docker config ${path} is not valid JSON; fix or remove it`);
   }
+  return { config: dockerConfigOf(value, path), path };
 }
 
 /** What docker-credential-helpers print (and exit 1 with) when the store holds nothing for a server. */
@@ -115,27 +154,30 @@ function helperServerUrl(registry: string): string {
 async function fromHelper(helper: string, registry: string, inputs: CredentialInputs): Promise<Credentials | undefined> {
   const out = await (inputs.runHelper ?? defaultRunHelper)(helper, helperServerUrl(registry));
   if (out === undefined) return undefined;
-  let parsed: { Username?: string; Secret?: string };
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(out) as { Username?: string; Secret?: string };
+    parsed = parseJson(out);
   } catch {
     throw new Error(`docker-credential-${helper} did not answer with JSON for ${registry}`);
   }
-  if (!parsed.Secret) return undefined;
+  const answer = asObject(parsed);
+  const secret = stringField(answer, 'Secret');
+  const username = stringField(answer, 'Username');
+  if (!secret) return undefined;
   // Helpers mark identity tokens with the user name "<token>".
-  if (parsed.Username === '<token>') {
+  if (username === '<token>') {
     return {
       kind: 'identity-token',
       username: '',
-      token: parsed.Secret,
+      token: secret,
       source: 'credential-helper',
       detail: `docker-credential-${helper}`,
     };
   }
   return {
     kind: 'basic',
-    username: parsed.Username ?? '',
-    password: parsed.Secret,
+    username: username ?? '',
+    password: secret,
     source: 'credential-helper',
     detail: `docker-credential-${helper}`,
   };
@@ -155,26 +197,15 @@ export async function resolveCredentials(registry: string, inputs: CredentialInp
   const docker = await readDockerConfig(inputs.env);
   if (docker) {
     const { config, path } = docker;
-    const entry = Object.entries(config.auths ?? {}).find(([key]) => configKeyMatches(key, registry));
+    const entry = Object.entries(config.auths).find(([key]) => configKeyMatches(key, registry));
     if (entry) {
       const [, value] = entry;
+      const decoded = value.auth ? decodeBasicToken(value.auth) : undefined;
       if (value.identitytoken) {
-        let username = value.username ?? '';
-        if (!username && value.auth) username = Buffer.from(value.auth, 'base64').toString('utf8').split(':')[0] ?? '';
+        const username = value.username || decoded?.username || '';
         return { kind: 'identity-token', username, token: value.identitytoken, source: 'docker-config', detail: path };
       }
-      if (value.auth) {
-        const decoded = Buffer.from(value.auth, 'base64').toString('utf8');
-        const colon = decoded.indexOf(':');
-        if (colon > 0)
-          return {
-            kind: 'basic',
-            username: decoded.slice(0, colon),
-            password: decoded.slice(colon + 1),
-            source: 'docker-config',
-            detail: path,
-          };
-      }
+      if (decoded) return { kind: 'basic', ...decoded, source: 'docker-config', detail: path };
       if (value.username && value.password) {
         return { kind: 'basic', username: value.username, password: value.password, source: 'docker-config', detail: path };
       }
@@ -201,7 +232,7 @@ function fromGithubToken(registry: string, inputs: CredentialInputs): Credential
 
 /** Every secret value in these credentials, for masking. */
 export function secretsOf(c: Credentials): string[] {
-  if (c.kind === 'basic') return [c.password, Buffer.from(`${c.username}:${c.password}`).toString('base64')];
+  if (c.kind === 'basic') return [c.password, basicToken(c.username, c.password)];
   if (c.kind === 'identity-token') return [c.token];
   return [];
 }

@@ -1,6 +1,7 @@
 // Registry errors: the registry's own error code, message and detail (bounded and cleaned of control
 // characters), plus a hint where a common cause is known.
 import { MediaType } from '../image/mediatypes.js';
+import { asObject, isObject, parseJson, type JsonObject } from '../json.js';
 import type { HttpResponse } from './http.js';
 
 export interface RegistryErrorDetail {
@@ -32,7 +33,7 @@ export function cleanRegistryText(text: string, max = MAX_TEXT): string {
 function detailText(detail: unknown): string {
   if (detail === undefined || detail === null) return '';
   if (typeof detail === 'string') return detail;
-  const message = (detail as { message?: unknown }).message;
+  const message = asObject(detail)?.message;
   if (typeof message === 'string' && Object.keys(detail).length === 1) return message;
   const json = JSON.stringify(detail);
   return json === '{}' || json === '[]' ? '' : json;
@@ -40,20 +41,27 @@ function detailText(detail: unknown): string {
 
 /** Parses `{"errors":[{"code":..,"message":..,"detail":..}]}`; anything else (HTML from a proxy, say) gives none. */
 export function parseErrorBody(body: Buffer): RegistryErrorDetail[] {
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: unknown; message?: unknown; detail?: unknown }> };
-    if (!Array.isArray(parsed.errors)) return [];
-    return parsed.errors
-      .filter((e) => typeof e?.code === 'string')
-      .slice(0, 5)
-      .map((e) => ({
-        code: cleanRegistryText(e.code as string, MAX_CODE),
-        message: typeof e.message === 'string' ? cleanRegistryText(e.message) : '',
-        detail: cleanRegistryText(detailText(e.detail)),
-      }));
+    parsed = parseJson(body);
   } catch {
     return [];
   }
+  const errors = asObject(parsed)?.errors;
+  if (!Array.isArray(errors)) return [];
+  return errors
+    .filter((e): e is JsonObject => isObject(e) && typeof e.code === 'string')
+    .slice(0, 5)
+    .map(errorDetail);
+}
+
+/** One member of `errors`, known to be an object with a string code. */
+function errorDetail(e: JsonObject): RegistryErrorDetail {
+  return {
+    code: cleanRegistryText(String(e.code), MAX_CODE),
+    message: typeof e.message === 'string' ? cleanRegistryText(e.message) : '',
+    detail: cleanRegistryText(detailText(e.detail)),
+  };
 }
 
 export class RegistryError extends Error {

@@ -109,7 +109,7 @@ export async function withRetries<T>(
       throw new RetriesExhausted(`${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${outcome.retry}`, status);
     }
     const after = outcome.response ? retryAfterMs(outcome.response, clock.now()) : undefined;
-    const delay = after !== undefined ? Math.min(after, policy.maxRetryAfterMs) : backoffMs(policy, n, clock.random);
+    const delay = after !== undefined ? Math.min(after, policy.maxRetryAfterMs) : backoffMs(policy, n, () => clock.random());
     warn(`${what}: ${outcome.retry}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempts + 1} of ${policy.retries + 1})`);
     await clock.sleep(delay, signal);
   }
