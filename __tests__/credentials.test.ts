@@ -176,4 +176,18 @@ describe('resolveCredentials', () => {
     writeFileSync(join(d, 'config.json'), '{nope');
     await expect(resolveCredentials('quay.io', { env: env(d) })).rejects.toThrow(/config\.json is not valid JSON/);
   });
+
+  it('refuses a docker config that is JSON but not an object, and ignores members of the wrong type', async () => {
+    await expect(resolveCredentials('quay.io', { env: env(configDir('array', [])) })).rejects.toThrow(/config\.json is not a JSON object/);
+    const odd = configDir('odd', {
+      auths: { 'quay.io': { auth: 42, username: ['u'], password: { p: 1 } }, 'ghcr.io': 'not an entry' },
+      credHelpers: { 'quay.io': 7 },
+      credsStore: false,
+    });
+    expect(await resolveCredentials('quay.io', { env: env(odd) })).toEqual({ kind: 'anonymous', source: 'anonymous' });
+    expect(await resolveCredentials('ghcr.io', { githubToken: 't', githubActor: 'a', env: env(odd) })).toMatchObject({
+      kind: 'basic',
+      source: 'github-token',
+    });
+  });
 });

@@ -37,6 +37,17 @@ describe('registry words in an error', () => {
     expect(parse(undefined)).toBe('');
   });
 
+  it('are read only from an object with an errors list; members without a string code are skipped', () => {
+    const parse = (body: unknown) => parseErrorBody(Buffer.from(JSON.stringify(body))).map((d) => d.code);
+    expect(parse(null)).toEqual([]);
+    expect(parse([{ code: 'X' }])).toEqual([]);
+    expect(parse({ errors: { code: 'X' } })).toEqual([]);
+    expect(parse({ errors: [null, 'DENIED', { code: 5 }, [{ code: 'Y' }], { code: 'NAME_UNKNOWN', message: 7 }] })).toEqual([
+      'NAME_UNKNOWN',
+    ]);
+    expect(parseErrorBody(Buffer.from('<html>')).length).toBe(0);
+  });
+
   it('show code, message and detail in the final error', () => {
     const err = unexpectedResponse(
       'putting the manifest',
