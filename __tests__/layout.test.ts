@@ -111,6 +111,12 @@ describe('writeLayout into an existing layout', () => {
     ['a foreign directory', { 'README.md': 'mine' }, /exists and is not an OCI image layout/],
     ['a layout of another version', { 'oci-layout': '{"imageLayoutVersion":"2.0.0"}' }, /imageLayoutVersion 1\.x/],
     ['a layout with a broken index.json', { 'oci-layout': '{"imageLayoutVersion":"1.0.0"}', 'index.json': '{' }, /not an OCI image index/],
+    ['a layout whose marker is not an object', { 'oci-layout': '["1.0.0"]' }, /imageLayoutVersion 1\.x/],
+    [
+      'a layout whose index lists something other than descriptors',
+      { 'oci-layout': '{"imageLayoutVersion":"1.0.0"}', 'index.json': '{"manifests":[{"digest":"sha256:00"},"sha256:00"]}' },
+      /not an OCI image index/,
+    ],
   ])('refuses %s and leaves it as it was', async (name, content: Record<string, string>, message) => {
     const layout = join(dir, name.replace(/ /g, '-'));
     mkdirSync(layout);

@@ -8,8 +8,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from './errors.js';
 import { digestHex } from './image/digest.js';
 import { jsonBytes } from './image/json.js';
+import { layoutIndexOf, layoutVersion, refNameOf, type LayoutIndex } from './image/layout-index.js';
 import { Annotation, MediaType } from './image/mediatypes.js';
-import { imageBlobs, type Blob, type Descriptor, type Image } from './image/types.js';
+import { imageBlobs, type Blob, type Image } from './image/types.js';
+import { parseJson } from './json.js';
 
 /** Ref names for index.json: each distinct tag, or `latest` when there are none. */
 export function layoutRefNames(tags: string[]): string[] {
@@ -17,17 +19,12 @@ export function layoutRefNames(tags: string[]): string[] {
   return names.length > 0 ? names : ['latest'];
 }
 
-/** index.json as read: the fields this writer does not touch are kept as they were. */
-interface LayoutIndex {
-  manifests: Descriptor[];
-  [field: string]: unknown;
-}
-
 type Target = { kind: 'none' | 'file' | 'foreign' } | { kind: 'layout'; index: LayoutIndex | undefined };
 
+/** The file's JSON; undefined when there is no such file, null when it cannot be read or is not JSON. */
 async function readJson(file: string): Promise<unknown> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as unknown;
+    return parseJson(await readFile(file, 'utf8'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     return null;
@@ -50,14 +47,13 @@ async function inspectTarget(dir: string): Promise<Target> {
   const entries = await readdir(dir);
   if (entries.length === 0) return { kind: 'layout', index: undefined };
   if (!entries.includes('oci-layout')) return { kind: 'foreign' };
-  const marker = (await readJson(join(dir, 'oci-layout'))) as { imageLayoutVersion?: unknown } | null | undefined;
-  if (typeof marker?.imageLayoutVersion !== 'string' || !marker.imageLayoutVersion.startsWith('1.')) {
+  if (!layoutVersion(await readJson(join(dir, 'oci-layout')))?.startsWith('1.')) {
     throw layoutError(dir, 'has an oci-layout file that does not say imageLayoutVersion 1.x');
   }
-  const index = (await readJson(join(dir, 'index.json'))) as LayoutIndex | null | undefined;
-  if (index === null || (index !== undefined && (typeof index !== 'object' || !Array.isArray(index.manifests)))) {
-    throw layoutError(dir, 'has an index.json that is not an OCI image index (JSON with a manifests list)');
-  }
+  const raw = await readJson(join(dir, 'index.json'));
+  if (raw === undefined) return { kind: 'layout', index: undefined };
+  const index = layoutIndexOf(raw);
+  if (!index) throw layoutError(dir, 'has an index.json that is not an OCI image index (JSON with a manifests list)');
   return { kind: 'layout', index };
 }
 
@@ -124,7 +120,7 @@ async function addBlobs(blobDir: string, image: Image, added: string[]): Promise
 /** The index with this image's entries: others are kept, entries with one of `refNames` are replaced. */
 function updatedIndex(index: LayoutIndex | undefined, image: Image, refNames: string[]): LayoutIndex {
   const base: LayoutIndex = index ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-  const kept = base.manifests.filter((m) => !refNames.includes(m.annotations?.[Annotation.refName] ?? ''));
+  const kept = base.manifests.filter((m) => !refNames.includes(refNameOf(m) ?? ''));
   const ours = refNames.map((name) => ({ ...image.manifestDescriptor, annotations: { [Annotation.refName]: name } }));
   return { ...base, manifests: [...kept, ...ours] };
 }

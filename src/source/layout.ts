@@ -4,19 +4,13 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { hashFile, isDigest, digestHex } from '../image/digest.js';
-import { Annotation } from '../image/mediatypes.js';
-import { imageBlobs, type Descriptor, type Image } from '../image/types.js';
+import { layoutIndexOf, layoutVersion, refNameOf } from '../image/layout-index.js';
+import { imageBlobs, type Descriptor, type Digest, type Image } from '../image/types.js';
+import { asObject, parseJson, type JsonObject } from '../json.js';
 import { checkCncfLayout, UnloadableImage } from '../registry/verify.js';
 import { imageFromManifest, ManifestProblem } from './manifest.js';
 
 const INPUT = 'from-oci-layout';
-
-interface IndexEntry {
-  digest?: unknown;
-  size?: unknown;
-  mediaType?: unknown;
-  annotations?: Record<string, string>;
-}
 
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
@@ -29,18 +23,17 @@ async function readJson(path: string, what: string): Promise<unknown> {
     );
   }
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch {
     throw new InputError(INPUT, `${path} is not valid JSON`);
   }
 }
 
 /** The index entry to publish: the one named `ref`, or the only image in the layout. */
-function pickEntry(dir: string, entries: IndexEntry[], ref: string | undefined): IndexEntry {
-  const name = (e: IndexEntry) => e.annotations?.[Annotation.refName];
-  const names = entries.map(name).filter((n): n is string => n !== undefined);
+function pickEntry(dir: string, entries: JsonObject[], ref: string | undefined): JsonObject {
+  const names = entries.map(refNameOf).filter((n): n is string => n !== undefined);
   if (ref !== undefined) {
-    const found = entries.find((e) => name(e) === ref);
+    const found = entries.find((e) => refNameOf(e) === ref);
     if (!found) throw new InputError('from-ref', `${dir} has no entry named "${ref}"; it holds: ${names.join(', ') || 'no named entries'}`);
     return found;
   }
@@ -66,13 +59,14 @@ export async function readLayoutImage(dir: string, ref: string | undefined): Pro
   if (!info)
     throw new InputError(INPUT, `${dir} does not exist; download the layout (e.g. actions/download-artifact) first or fix the path`);
   if (!info.isDirectory()) throw new InputError(INPUT, `${dir} is not a directory; give the layout directory an oci-layout run wrote`);
-  const marker = (await readJson(join(dir, 'oci-layout'), 'no oci-layout file')) as { imageLayoutVersion?: unknown };
-  if (marker.imageLayoutVersion !== '1.0.0') throw new InputError(INPUT, `${dir}/oci-layout does not say imageLayoutVersion 1.0.0`);
-  const index = (await readJson(join(dir, 'index.json'), 'no index.json')) as { manifests?: IndexEntry[] };
-  const entry = pickEntry(dir, Array.isArray(index.manifests) ? index.manifests : [], ref);
+  const version = layoutVersion(await readJson(join(dir, 'oci-layout'), 'no oci-layout file'));
+  if (version !== '1.0.0') throw new InputError(INPUT, `${dir}/oci-layout does not say imageLayoutVersion 1.0.0`);
+  const index = layoutIndexOf(await readJson(join(dir, 'index.json'), 'no index.json'));
+  if (!index) throw new InputError(INPUT, `${dir}/index.json is not an OCI image index (JSON with a list of manifest descriptors)`);
+  const entry = pickEntry(dir, index.manifests, ref);
   if (typeof entry.digest !== 'string' || !isDigest(entry.digest))
     throw new InputError(INPUT, `${dir}/index.json has an entry without a sha256 digest`);
-  const blobPath = (d: string) => join(dir, 'blobs', 'sha256', digestHex(d as Descriptor['digest']));
+  const blobPath = (d: Digest) => join(dir, 'blobs', 'sha256', digestHex(d));
   const manifestDescriptor: Descriptor = { mediaType: String(entry.mediaType), digest: entry.digest, size: Number(entry.size) };
   await checkBlobFile(blobPath(entry.digest), manifestDescriptor, 'the manifest');
   let image: Image;
@@ -89,7 +83,8 @@ export async function readLayoutImage(dir: string, ref: string | undefined): Pro
 
 async function checkCncfConfig(image: Image, configPath: string): Promise<void> {
   try {
-    checkCncfLayout(image.manifest, JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>);
+    // A config that is JSON but not an object has none of the members the rules ask for.
+    checkCncfLayout(image.manifest, asObject(parseJson(await readFile(configPath, 'utf8'))) ?? {});
   } catch (err) {
     if (err instanceof UnloadableImage || err instanceof SyntaxError) {
       throw new InputError(INPUT, `the CNCF Wasm artifact breaks its rules: ${err.message}`);

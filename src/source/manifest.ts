@@ -1,8 +1,9 @@
 // An Image from a manifest that already exists (in an OCI layout or a registry): its exact bytes are kept,
 // so the digest never changes, and its variant is read the way Istio, Envoy Gateway or the CNCF rules read it.
-import { sha256Digest } from '../image/digest.js';
+import { isDigest, sha256Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import type { Blob, BlobSource, Descriptor, Image, Manifest, Variant } from '../image/types.js';
+import { asObject, parseJson, stringField, stringRecord, type JsonObject } from '../json.js';
 import { consumerVariant, UnloadableImage } from '../registry/verify.js';
 
 /** Why an existing manifest cannot be published as a Wasm image. */
@@ -10,26 +11,51 @@ export class ManifestProblem extends Error {
   override name = 'ManifestProblem';
 }
 
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
-
 function checkDescriptor(d: unknown, where: string): Descriptor {
-  const v = d as Partial<Descriptor> | undefined;
-  if (!v || typeof v.mediaType !== 'string' || typeof v.digest !== 'string' || !DIGEST.test(v.digest)) {
+  const v = asObject(d);
+  const mediaType = stringField(v, 'mediaType');
+  const digest = stringField(v, 'digest');
+  if (mediaType === undefined || digest === undefined || !isDigest(digest)) {
     throw new ManifestProblem(`${where} is not a descriptor with a mediaType and a sha256 digest`);
   }
-  if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0) throw new ManifestProblem(`${where} has no valid size`);
-  return v as Descriptor;
+  const size = v?.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new ManifestProblem(`${where} has no valid size`);
+  const annotations = stringRecord(v?.annotations);
+  return { mediaType, digest, size, ...(annotations ? { annotations } : {}) };
+}
+
+/** The manifest's JSON object; ManifestProblem when the bytes are not one. */
+function manifestObject(bytes: Uint8Array): JsonObject {
+  let parsed: unknown;
+  try {
+    parsed = parseJson(bytes);
+  } catch {
+    throw new ManifestProblem('the manifest is not valid JSON');
+  }
+  const object = asObject(parsed);
+  if (!object) throw new ManifestProblem('the manifest is not a JSON object');
+  return object;
+}
+
+/** What a listing shows of any manifest, even one that is not an image manifest (empty for bytes that are not JSON). */
+export function manifestSummary(bytes: Uint8Array): { mediaType?: string; configMediaType?: string; annotations: Record<string, string> } {
+  let object: JsonObject | undefined;
+  try {
+    object = manifestObject(bytes);
+  } catch {
+    object = undefined;
+  }
+  return {
+    mediaType: stringField(object, 'mediaType'),
+    configMediaType: stringField(asObject(object?.config), 'mediaType'),
+    annotations: stringRecord(object?.annotations) ?? {},
+  };
 }
 
 /** Parses and checks image manifest bytes: a single image manifest (not an index) with descriptors that make sense. */
 export function parseImageManifest(bytes: Uint8Array): Manifest {
-  let parsed: Partial<Manifest> & { manifests?: unknown };
-  try {
-    parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof parsed;
-  } catch {
-    throw new ManifestProblem('the manifest is not valid JSON');
-  }
-  const mediaType = parsed.mediaType as string | undefined;
+  const parsed = manifestObject(bytes);
+  const mediaType = parsed.mediaType;
   if (mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList || parsed.manifests !== undefined) {
     throw new ManifestProblem('it is an image index, not a single image manifest; a WasmPlugin sha256 must name a single manifest');
   }
@@ -39,10 +65,12 @@ export function parseImageManifest(bytes: Uint8Array): Manifest {
     );
   }
   if (parsed.schemaVersion !== 2) throw new ManifestProblem('the manifest is not schemaVersion 2');
-  checkDescriptor(parsed.config, 'the config');
+  const config = checkDescriptor(parsed.config, 'the config');
   if (!Array.isArray(parsed.layers)) throw new ManifestProblem('the manifest has no layers list');
-  parsed.layers.forEach((l, i) => checkDescriptor(l, `layer ${i}`));
-  return parsed as Manifest;
+  const rawLayers: unknown[] = parsed.layers;
+  const layers = rawLayers.map((l, i) => checkDescriptor(l, `layer ${i}`));
+  const annotations = stringRecord(parsed.annotations);
+  return { schemaVersion: 2, mediaType, config, layers, ...(annotations ? { annotations } : {}) };
 }
 
 /** The variant consumers see; a manifest none of them accepts is refused with the reason. */

@@ -7,7 +7,7 @@ import { MediaType } from '../image/mediatypes.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import { parseReference, ReferenceError, type ImageReference } from '../registry/reference.js';
 import { UnloadableImage, verifyRepository, type ConsumerVariant } from '../registry/verify.js';
-import { imageFromManifest, ManifestProblem, manifestVariant, parseImageManifest } from './manifest.js';
+import { imageFromManifest, ManifestProblem, manifestSummary, manifestVariant, parseImageManifest } from './manifest.js';
 import { moduleFacts, moduleSummary } from './module.js';
 import { downloadBlob, fetchManifest, parseDigestReference, sourceClient, type SourceOptions } from './registry-image.js';
 
@@ -43,8 +43,8 @@ export async function inspectRemote(input: string, opts: SourceOptions & { workD
   const client = await sourceClient(ref, opts);
   const { bytes, digest } = await fetchManifest(client, ref.repository, reference);
   const base = { reference: `${ref.registry}/${ref.repository}@${digest}`, digest };
-  const raw = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; annotations?: Record<string, string> };
-  const annotations = raw.annotations ?? {};
+  const raw = manifestSummary(bytes);
+  const annotations = raw.annotations;
   let module: Descriptor;
   try {
     module = manifestVariant(parseImageManifest(bytes)).module;
@@ -77,8 +77,8 @@ export async function verifyRemote(
   const { ref, reference } = parseAnyReference(input);
   const client = await sourceClient(ref, opts);
   const { bytes, digest } = await fetchManifest(client, ref.repository, reference);
-  const raw = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; config?: { mediaType?: string } };
-  const cncf = raw.config?.mediaType === MediaType.cncfWasmConfig;
+  const raw = manifestSummary(bytes);
+  const cncf = raw.configMediaType === MediaType.cncfWasmConfig;
   // No local bytes to check here: the full read-back, every blob downloaded and checked.
   const target = { digest, mediaType: raw.mediaType ?? MediaType.ociManifest, cncf };
   const variant = await verifyRepository(client, ref.repository, [reference], target, 'full', opts.log).catch((err: unknown) => {
