@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { passThrough, runWorker } from '../src/build-cache.js';
+import { parseCacheRequest, passThrough, runWorker } from '../src/build-cache.js';
 
 let dir: string;
 beforeAll(() => {
@@ -89,6 +89,28 @@ describe('runWorker', () => {
     expect(await runWorker({ op: 'available' }, { timeoutMs: 10_000, script: worker })).toEqual({
       error: 'the cache worker ended without an answer',
     });
+  });
+
+  it('turns an answer of the wrong shape into an error answer', async () => {
+    for (const [name, sent] of [
+      ['not-json', '"{oops"'],
+      ['array', '"[1]"'],
+      ['object-value', 'JSON.stringify({ value: { hit: true } })'],
+    ]) {
+      const worker = script(name, `writeSync(3, ${sent});`);
+      expect(await runWorker({ op: 'available' }, { timeoutMs: 10_000, script: worker })).toEqual({
+        error: 'the cache worker answered something that is not a cache answer',
+      });
+    }
+  });
+
+  it('reads only a whole request on the worker side', () => {
+    const restore = { op: 'restore', paths: ['/p'], key: 'k', restoreKeys: ['r-'] };
+    expect(parseCacheRequest(JSON.stringify(restore))).toEqual(restore);
+    expect(parseCacheRequest('{"op":"available"}')).toEqual({ op: 'available' });
+    expect(() => parseCacheRequest(JSON.stringify({ ...restore, restoreKeys: undefined }))).toThrow(/no valid request/);
+    expect(() => parseCacheRequest(JSON.stringify({ op: 'save', paths: [1], key: 'k' }))).toThrow(/no valid request/);
+    expect(() => parseCacheRequest('')).toThrow(SyntaxError);
   });
 
   it("passes the client's mask and debug commands on, and defuses any other line that would read as a command", () => {

@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CacheModule } from './build-step.js';
+import { asObject, parseJson, stringField } from './json.js';
 import { printable } from './log-text.js';
 
 export type CacheRequest =
@@ -30,6 +31,44 @@ export type CacheRequest =
 
 export type CacheValue = boolean | string | number | null;
 export type CacheAnswer = { value: CacheValue } | { error: string };
+
+function stringList(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const list: unknown[] = value;
+  return list.every((v): v is string => typeof v === 'string') ? list : undefined;
+}
+
+/** The request the worker was given on its command line; throws when it is not one. */
+export function parseCacheRequest(text: string): CacheRequest {
+  const o = asObject(parseJson(text));
+  const op = stringField(o, 'op');
+  const paths = stringList(o?.paths);
+  const key = stringField(o, 'key');
+  const restoreKeys = stringList(o?.restoreKeys);
+  if (op === 'available') return { op };
+  if (op === 'save' && paths && key !== undefined) return { op, paths, key };
+  if (op === 'restore' && paths && key !== undefined && restoreKeys) return { op, paths, key, restoreKeys };
+  throw new Error(`the cache worker was given no valid request: ${text.slice(0, 200)}`);
+}
+
+function isCacheValue(v: unknown): v is CacheValue {
+  return v === null || typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number';
+}
+
+/** The worker's answer; anything else is an error answer. */
+export function parseCacheAnswer(text: string): CacheAnswer {
+  let o;
+  try {
+    o = asObject(parseJson(text));
+  } catch {
+    o = undefined;
+  }
+  const value = o?.value;
+  const error = stringField(o, 'error');
+  if (error !== undefined) return { error };
+  if (isCacheValue(value)) return { value };
+  return { error: 'the cache worker answered something that is not a cache answer' };
+}
 
 const PROBLEM = /^::(?:warning|error)(?: [^:]*)?::(.*)$/;
 
@@ -119,7 +158,7 @@ export function runWorker(request: CacheRequest, { timeoutMs, signal, script = w
       signal?.removeEventListener('abort', onAbort);
       process.off('exit', stop);
       const error = stopped ?? problems[0] ?? (answer ? undefined : 'the cache worker ended without an answer');
-      resolve(error !== undefined ? { error } : (JSON.parse(answer) as CacheAnswer));
+      resolve(error !== undefined ? { error } : parseCacheAnswer(answer));
     });
   });
 }

@@ -4,7 +4,7 @@
 // here, where a deadline can stop it together with the tar it started.
 import { writeSync } from 'node:fs';
 import { isFeatureAvailable, restoreCache, saveCache } from '@actions/cache';
-import type { CacheAnswer, CacheRequest } from './build-cache.js';
+import { parseCacheRequest, type CacheAnswer, type CacheRequest } from './build-cache.js';
 
 async function answer(request: CacheRequest): Promise<CacheAnswer> {
   switch (request.op) {
@@ -20,7 +20,7 @@ async function answer(request: CacheRequest): Promise<CacheAnswer> {
 async function main(): Promise<void> {
   let result: CacheAnswer;
   try {
-    result = await answer(JSON.parse(process.argv[2] ?? '') as CacheRequest);
+    result = await answer(parseCacheRequest(process.argv[2] ?? ''));
   } catch (err) {
     result = { error: err instanceof Error ? err.message : String(err) };
   }

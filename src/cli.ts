@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { printableHost, type Host } from './host.js';
 import { InputError } from './errors.js';
 import { INPUT_DEFAULTS, parseList, parseOptions } from './inputs.js';
+import { parseJson } from './json.js';
 import { printable } from './log-text.js';
 import { runJob } from './main.js';
 import { closeIdleConnections } from './registry/http.js';
@@ -151,7 +152,7 @@ const stderrHost: Host = printableHost({
   warning: (m) => process.stderr.write(`warning: ${m}\n`),
   setSecret: (v) => masker.add(v),
   setOutput: () => undefined,
-  writeSummary: async () => undefined,
+  writeSummary: () => Promise.resolve(),
   group: async (name, fn) => {
     process.stderr.write(`== ${name}\n`);
     return fn();
@@ -233,7 +234,7 @@ export async function cli(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => cancel.abort());
     await runJob(options, { ...stderrHost, setOutput: (n, v) => (outputs[n] = v) }, cancel.signal);
     const printable: Record<string, unknown> = { ...outputs };
-    for (const key of ['tags', 'metadata']) if (outputs[key]) printable[key] = JSON.parse(outputs[key]);
+    for (const key of ['tags', 'metadata']) if (outputs[key]) printable[key] = parseJson(outputs[key]);
     process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);
     return 0;
   } catch (err) {

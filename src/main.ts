@@ -166,7 +166,7 @@ async function prepareLayout(options: Options, host: Host, workDir: string, dir:
     return img;
   });
   const sourced = await existingFacts(image, options, host, workDir);
-  return async () => sourced;
+  return () => Promise.resolve(sourced);
 }
 
 /** An image in a registry: within one registry every blob is mounted; a layout or another registry needs the bytes here. */
