@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLines, FIXTURE_MODULE, runAction } from './helpers/action.js';
+import { jsonAs, readIndex, readJsonAs, readLayoutBlob, type ConfigJson, type ManifestJson, type MetadataJson } from './helpers/json.js';
 
 // Pinned by the committed fixture: a change here means every user's image digest changes.
 const GOLDEN = {
@@ -40,20 +41,18 @@ describe('push: false with an OCI layout', () => {
     expect(outputs.sha256).toBe(outputs.digest.slice(7));
     expect(outputs['wasm-digest']).toBe(`sha256:${execFileSync('sha256sum', [FIXTURE_MODULE]).toString().split(' ')[0]}`);
     expect(JSON.parse(outputs.tags)).toEqual(['localhost:5000/acme/filter:1.2.0', 'localhost:5000/acme/filter:latest']);
-    const metadata = JSON.parse(outputs.metadata);
+    const metadata = jsonAs<MetadataJson>(outputs.metadata);
     expect(metadata).toMatchObject({ variant: 'compat', mediaTypes: 'oci', manifest: { digest: outputs.digest } });
     expect(metadata.layers).toHaveLength(1);
     expect(run.summary).toContain(outputs.digest);
 
-    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-    expect(index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'])).toEqual(
-      ['1.2.0', 'latest'],
-    );
+    const index = readIndex(layout);
+    expect(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])).toEqual(['1.2.0', 'latest']);
     for (const tag of ['1.2.0', 'latest']) {
       const raw = execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:${tag}`]);
       expect(`sha256:${execFileSync('sha256sum', { input: raw }).toString().split(' ')[0]}`).toBe(outputs.digest);
-      const manifest = JSON.parse(raw.toString());
-      expect(manifest.layers.at(-1).mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+      const manifest = jsonAs<ManifestJson>(raw);
+      expect(manifest.layers.at(-1)?.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
     }
     const unpacked = join(dir, 'compat-unpacked');
     execFileSync('umoci', ['raw', 'unpack', '--rootless', '--image', `${layout}:1.2.0`, unpacked], { stdio: 'pipe' });
@@ -73,9 +72,9 @@ describe('push: false with an OCI layout', () => {
     });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     const raw = execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:latest`]).toString();
-    const manifest = JSON.parse(raw);
+    const manifest = jsonAs<ManifestJson>(raw);
     expect(manifest.config.mediaType).toBe('application/vnd.module.wasm.config.v1+json');
-    expect(manifest.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual([
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual([
       'application/vnd.module.wasm.config.v1+json',
       'application/vnd.module.wasm.content.layer.v1+wasm',
     ]);
@@ -83,7 +82,7 @@ describe('push: false with an OCI layout', () => {
     execFileSync('skopeo', ['copy', '--quiet', `oci:${layout}:latest`, `dir:${copied}`]);
     const moduleHex = manifest.layers[1].digest.slice(7);
     expect(Buffer.compare(readFileSync(join(copied, moduleHex)), fixtureBytes())).toBe(0);
-    const config = JSON.parse(readFileSync(join(copied, manifest.config.digest.slice(7)), 'utf8'));
+    const config = readJsonAs<ConfigJson>(join(copied, manifest.config.digest.slice(7)));
     expect(config).toEqual({
       type: 'envoy_proxy',
       abiVersions: ['v0-4689a30309abf31aee9ae36e73d34b1bb182685f'],
@@ -95,9 +94,9 @@ describe('push: false with an OCI layout', () => {
     const layout = join(dir, 'docker-layout');
     const run = await runAction({ wasm: FIXTURE_MODULE, 'media-types': 'docker', push: 'false', 'oci-layout': layout });
     expect(run.code, run.stdout).toBe(0);
-    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    const index = readIndex(layout);
     expect(index.manifests[0].mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
-    const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', run.outputs.sha256), 'utf8'));
+    const manifest = readJsonAs<ManifestJson>(join(layout, 'blobs', 'sha256', run.outputs.sha256));
     expect(manifest.layers[0].mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
     expect(manifest).not.toHaveProperty('annotations');
     for (const d of [manifest.config, ...manifest.layers])
@@ -112,18 +111,13 @@ describe('push: false with an OCI layout', () => {
 
   it('adds to an existing layout: the other tags stay, the same tag moves, no file is deleted', async () => {
     const layout = join(dir, 'compat-layout');
-    const before = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    const before = readIndex(layout);
     const blobs = readdirSync(join(layout, 'blobs', 'sha256'));
     // No tags: the image goes in as `latest`, replacing the compat image's `latest` and keeping `1.2.0`.
     const run = await runAction({ wasm: FIXTURE_MODULE, variant: 'oci', push: 'false', 'oci-layout': layout });
     expect(run.code).toBe(0);
-    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-    expect(
-      index.manifests.map((m: { digest: string; annotations: Record<string, string> }) => [
-        m.annotations['org.opencontainers.image.ref.name'],
-        m.digest,
-      ]),
-    ).toEqual([
+    const index = readIndex(layout);
+    expect(index.manifests.map((m) => [m.annotations?.['org.opencontainers.image.ref.name'], m.digest])).toEqual([
       ['1.2.0', before.manifests[0].digest],
       ['latest', run.outputs.digest],
     ]);
@@ -171,8 +165,7 @@ describe('reproducibility', () => {
     }
     expect(`sha256:${execFileSync('sha256sum', { input: manifestBytes }).toString().split(' ')[0]}`).toBe(GOLDEN[name]);
     if (name === 'oci') return;
-    const configDigest = JSON.parse(manifestBytes.toString()).config.digest as string;
-    const config = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', configDigest.slice(7)), 'utf8'));
+    const config = readLayoutBlob<ConfigJson>(layout, jsonAs<ManifestJson>(manifestBytes).config.digest);
     expect([config.os, config.architecture]).toEqual(name === 'wasip1' ? ['wasip1', 'wasm'] : ['linux', 'amd64']);
   });
 

@@ -65,7 +65,7 @@ describe('the action in a GitHub environment', () => {
       'org.opencontainers.image.title': 'custom',
       'org.opencontainers.image.version': '2.0.0',
     });
-    expect(config.config.Labels).toEqual({
+    expect(config.config?.Labels).toEqual({
       'org.opencontainers.image.revision': GITHUB_ENV.GITHUB_SHA,
       'org.opencontainers.image.source': 'https://github.com/Acme/wasm-filters',
       'org.opencontainers.image.title': 'wasm-filters',
@@ -77,8 +77,8 @@ describe('the action in a GitHub environment', () => {
     const run = await build('oci', { variant: 'oci' });
     expect(run.code, run.stdout).toBe(0);
     const { manifest } = readLayoutImage(join(dir, 'oci'));
-    expect(manifest.annotations['module.wasm.runtime/type']).toBe('envoy_proxy');
-    expect(manifest.annotations['org.opencontainers.image.source']).toBe('https://github.com/Acme/wasm-filters');
+    expect(manifest.annotations?.['module.wasm.runtime/type']).toBe('envoy_proxy');
+    expect(manifest.annotations?.['org.opencontainers.image.source']).toBe('https://github.com/Acme/wasm-filters');
   });
 
   it('puts no annotations on a Docker manifest, but labels its config', async () => {
@@ -86,7 +86,7 @@ describe('the action in a GitHub environment', () => {
     expect(run.code, run.stdout).toBe(0);
     const { manifest, config } = readLayoutImage(join(dir, 'docker'));
     expect(manifest).not.toHaveProperty('annotations');
-    expect(config.config.Labels['org.opencontainers.image.revision']).toBe(GITHUB_ENV.GITHUB_SHA);
+    expect(config.config?.Labels?.['org.opencontainers.image.revision']).toBe(GITHUB_ENV.GITHUB_SHA);
   });
 
   it('stays reproducible: two runs with the same SOURCE_DATE_EPOCH give one digest, with created from it', async () => {
@@ -95,7 +95,7 @@ describe('the action in a GitHub environment', () => {
     expect(a.code).toBe(0);
     expect(a.outputs.digest).toBe(b.outputs.digest);
     const { manifest, config } = readLayoutImage(join(dir, 'repro-a'));
-    expect(manifest.annotations['org.opencontainers.image.created']).toBe('2024-04-24T23:06:40Z');
+    expect(manifest.annotations?.['org.opencontainers.image.created']).toBe('2024-04-24T23:06:40Z');
     expect(config.created).toBe('2024-04-24T23:06:40Z');
   });
 });

@@ -9,6 +9,7 @@ import { Annotation } from '../src/image/mediatypes.js';
 import { checkLayoutTarget, writeLayout } from '../src/layout.js';
 import type { PackedImage } from '../src/pack.js';
 import { packFixture } from './helpers/push.js';
+import { readIndex } from './helpers/json.js';
 
 let dir: string;
 let compat: PackedImage;
@@ -19,12 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const readIndex = (layout: string) => JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
 const refs = (layout: string): Array<[string, string]> =>
-  readIndex(layout).manifests.map((m: { digest: string; annotations?: Record<string, string> }) => [
-    m.annotations?.[Annotation.refName] ?? '',
-    m.digest,
-  ]);
+  readIndex(layout).manifests.map((m) => [m.annotations?.[Annotation.refName] ?? '', m.digest]);
 const skopeoDigest = (ref: string) =>
   `sha256:${
     execFileSync('sha256sum', { input: execFileSync('skopeo', ['inspect', '--raw', ref]) })

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLines, FIXTURE_MODULE, ROOT, runAction, readLayoutImage } from './helpers/action.js';
+import { jsonAs, type MetadataJson } from './helpers/json.js';
 
 const MID = 'v0-4689a30309abf31aee9ae36e73d34b1bb182685f';
 let dir: string;
@@ -24,7 +25,7 @@ describe('istio-version', () => {
     const run = await runAction({ wasm: FIXTURE_MODULE, variant: 'oci', 'istio-version': '1.8', push: 'false', 'oci-layout': layout });
     expect(run.code, run.stdout).toBe(0);
     const { manifest, config } = readLayoutImage(layout);
-    expect(manifest.annotations['module.wasm.runtime/abi_version']).toBe(MID);
+    expect(manifest.annotations?.['module.wasm.runtime/abi_version']).toBe(MID);
     expect(config.abiVersions).toEqual([MID]);
     expect(run.stdout).toContain(`Istio 1.8: abi-versions ${MID}`);
   });
@@ -63,7 +64,7 @@ describe('module inspection', () => {
     const run = await runAction({ wasm: FIXTURE_MODULE, push: 'false' });
     expect(run.code).toBe(0);
     expect(run.outputs['proxy-abi']).toBe('0.2.1');
-    expect(JSON.parse(run.outputs.metadata).wasm).toMatchObject({ kind: 'core', proxyAbi: '0.2.1', imports: 1, exports: 4 });
+    expect(jsonAs<MetadataJson>(run.outputs.metadata).wasm).toMatchObject({ kind: 'core', proxyAbi: '0.2.1', imports: 1, exports: 4 });
     expect(run.summary).toContain('- **proxy-wasm ABI:** 0.2.1');
     expect(run.stdout).toContain('module: core, 198 bytes, 1 imports, 4 exports, proxy-wasm ABI 0.2.1');
     expect(warnings(run.stdout)).toEqual([]);

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cleanEnv, errorLines, FIXTURE_MODULE, ROOT, runAction, runNode } from '../helpers/action.js';
 import { expectImage, expectNoSecrets } from '../helpers/consumer.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+import { jsonAs } from '../helpers/json.js';
 
 const MODULE = readFileSync(FIXTURE_MODULE);
 const HELPER_BIN = join(ROOT, '__tests__', 'fixtures', 'bin');
@@ -211,7 +212,7 @@ describe('input registry: username/password belong to one registry', () => {
     expect(refused.stderr).toContain('wasm-image: error: --registry: is required when username and password are set');
     const run = await runNode([...args, '--username', basicA.username as string, '--registry', basicA.host], { env: cliEnv });
     expect(run.code, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout).tags).toEqual([`${basicA.host}/cli/filter:1`, `${basicB.host}/cli/filter:1`]);
+    expect(jsonAs<{ tags: string[] }>(run.stdout).tags).toEqual([`${basicA.host}/cli/filter:1`, `${basicB.host}/cli/filter:1`]);
   });
 
   it('refuses tags in several registries without `registry` before any request', async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cleanEnv, errorLines, FIXTURE_MODULE, runAction, runNode } from '../helpers/action.js';
 import { expectImage, expectNoSecrets, skopeoRaw, type ConsumerVariant, type SkopeoAuth } from '../helpers/consumer.js';
 import { startRegistry, type RegistryAuth, type RegistryFixture } from '../helpers/registry.js';
+import { jsonAs, type MetadataJson } from '../helpers/json.js';
 
 const MODULE = readFileSync(FIXTURE_MODULE);
 
@@ -80,7 +81,7 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
     expectNoSecretsIn(run.stdout, run.stderr, JSON.stringify(run.outputs), run.summary);
     expect(JSON.parse(run.outputs.tags)).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
     expect(run.outputs.image).toBe(`${repo}@${run.outputs.digest}`);
-    expect(JSON.parse(run.outputs.metadata).pushed).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
+    expect(jsonAs<MetadataJson>(run.outputs.metadata).pushed).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
     expect(run.summary).toContain(`${repo}:1.0.0`);
     expect(run.summary).toContain(`sha256: ${run.outputs.sha256}`);
     for (const tag of ['1.0.0', 'latest']) {

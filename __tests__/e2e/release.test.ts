@@ -11,6 +11,7 @@ import { CLI, cleanEnv, errorLines, FIXTURE_MODULE, runAction, runNode } from '.
 import { expectImage, sha256, skopeoRaw, type SkopeoAuth } from '../helpers/consumer.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+import { jsonAs, readIndex, readJsonAs, readLayoutBlob, type ManifestJson, type MetadataJson } from '../helpers/json.js';
 
 const execFile = promisify(execFileCb);
 const MODULE = readFileSync(FIXTURE_MODULE);
@@ -87,8 +88,8 @@ describe('from-oci-layout', () => {
     const both = join(work, 'multi');
     cpSync(a.dir, both, { recursive: true });
     cpSync(join(b.dir, 'blobs'), join(both, 'blobs'), { recursive: true });
-    const index = JSON.parse(readFileSync(join(both, 'index.json'), 'utf8'));
-    index.manifests.push(...JSON.parse(readFileSync(join(b.dir, 'index.json'), 'utf8')).manifests);
+    const index = readIndex(both);
+    index.manifests.push(...readIndex(b.dir).manifests);
     writeFileSync(join(both, 'index.json'), JSON.stringify(index));
 
     const repo = `${target.host}/layout/multi`;
@@ -106,7 +107,7 @@ describe('from-oci-layout', () => {
 
   it('refuses a damaged layout before any request, with one error naming what is wrong', async () => {
     const layout = await buildLayout('damaged', { variant: 'oci' });
-    const manifest = JSON.parse(readFileSync(join(layout.dir, 'blobs', 'sha256', layout.digest.slice(7)), 'utf8'));
+    const manifest = readLayoutBlob<ManifestJson>(layout.dir, layout.digest);
     const moduleBlob = join(layout.dir, 'blobs', 'sha256', manifest.layers[1].digest.slice(7));
     const good = readFileSync(moduleBlob);
     const before = target.accessLog().length;
@@ -151,7 +152,7 @@ describe('from-image', () => {
     expect(run.outputs.digest).toBe(pushed.digest);
     expect(run.outputs.name).toBe(release);
     expect(run.outputs['proxy-abi']).toBe('');
-    expect(JSON.parse(run.outputs.metadata).wasm).toBeNull();
+    expect(jsonAs<MetadataJson>(run.outputs.metadata).wasm).toBeNull();
     expect(run.stdout).toMatch(/mounted +sha256:/);
     const log = source.accessLog().slice(before);
     expect(log).toMatch(/"POST \/v2\/release\/filter\/blobs\/uploads\/\?mount=sha256%3A[a-f0-9]{64}&from=ci%2Ffilter HTTP\/1.1" 201/);
@@ -360,7 +361,7 @@ describe('CLI on an image no consumer loads', () => {
   async function pushPlainTarImage(repo: string): Promise<string> {
     const layout = await buildLayout('plain-tar');
     const blob = (d: string) => join(layout.dir, 'blobs', 'sha256', d.slice(7));
-    const manifest = JSON.parse(readFileSync(blob(layout.digest), 'utf8'));
+    const manifest = readJsonAs<ManifestJson>(blob(layout.digest));
     const base = `${source.url}/v2/${repo}`;
     for (const d of [manifest.config, ...manifest.layers]) {
       const { stdout } = await execFile('curl', ['-sS', '-o', '/dev/null', '-D', '-', '-X', 'POST', `${base}/blobs/uploads/`], {

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { readIndex, readLayoutBlob, type ConfigJson, type ManifestJson } from './json.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const ACTION = join(ROOT, 'dist', 'index.js');
@@ -139,9 +140,7 @@ export function errorLines(run: { stdout: string }): string[] {
 }
 
 /** The manifest and config of the image an OCI layout's first index entry names. */
-export function readLayoutImage(layout: string): { manifest: Record<string, any>; config: Record<string, any> } {
-  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-  const blob = (d: string) => JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), 'utf8'));
-  const manifest = blob(index.manifests[0].digest);
-  return { manifest, config: blob(manifest.config.digest) };
+export function readLayoutImage(layout: string): { manifest: ManifestJson; config: ConfigJson } {
+  const manifest = readLayoutBlob<ManifestJson>(layout, readIndex(layout).manifests[0].digest);
+  return { manifest, config: readLayoutBlob<ConfigJson>(layout, manifest.config.digest) };
 }
