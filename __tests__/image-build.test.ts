@@ -11,6 +11,7 @@ import { MediaType } from '../src/image/mediatypes.js';
 import { imageBlobs, type Image } from '../src/image/types.js';
 import type { Platform } from '../src/image/platform.js';
 import { testSpec } from './helpers/spec.js';
+import { jsonAs, type ConfigJson } from './helpers/json.js';
 
 const MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01, 0x61, 0x62]);
 
@@ -102,7 +103,7 @@ describe('oci variant', () => {
       'module.wasm.runtime/abi_version': 'v0-4689a30309abf31aee9ae36e73d34b1bb182685f',
       'module.wasm.runtime/type': 'envoy_proxy',
     });
-    const config = JSON.parse(new TextDecoder().decode((image.config.source as { bytes: Uint8Array }).bytes));
+    const config = jsonAs<ConfigJson>((image.config.source as { bytes: Uint8Array }).bytes);
     expect(config).toEqual({
       type: 'envoy_proxy',
       abiVersions: ['v0-4689a30309abf31aee9ae36e73d34b1bb182685f'],
@@ -219,7 +220,7 @@ describe('compat image', () => {
     const without = buildCompatImage(spec(), layer);
     expect(new TextDecoder().decode((without.config.source as { bytes: Uint8Array }).bytes)).not.toContain('created');
     const withEpoch = buildCompatImage(spec({ created: 1700000000 }), layer);
-    const config = JSON.parse(new TextDecoder().decode((withEpoch.config.source as { bytes: Uint8Array }).bytes));
+    const config = jsonAs<ConfigJson>((withEpoch.config.source as { bytes: Uint8Array }).bytes);
     expect(config.created).toBe('2023-11-14T22:13:20Z');
     expect(rfc3339(0)).toBe('1970-01-01T00:00:00Z');
   });

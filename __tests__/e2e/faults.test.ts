@@ -1,5 +1,8 @@
 // The registry client under faults: a fault-injecting proxy in front of the real registry.
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   startFaultProxy,
@@ -57,9 +60,6 @@ beforeEach(() => {
 });
 
 async function makeBigModule(): Promise<string> {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
   const bytes = Buffer.alloc(3 * 1024 * 1024 + 123);
   for (let i = 0; i < bytes.length; i += 32) createHash('sha256').update(String(i)).digest().copy(bytes, i);
   Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]).copy(bytes, 0);

@@ -280,7 +280,7 @@ describe('registry upload behaviours with a 70 MiB module', () => {
     expect(seen(from, ref, 'PATCH').filter((r) => r.status === 201)).toHaveLength(9); // ECR's status, Range stuck at 0-8 MiB
     expect(log.warnings.some((w) => w.includes(`resuming at byte ${16 * MiB} of ${70 * MiB}`))).toBe(true);
     // Every part the registry stored is 8 MiB but the last: completion was accepted.
-    expect([...ecr.parts.values()]).toEqual([[...Array(8).fill(8 * MiB), 6 * MiB]]);
+    expect([...ecr.parts.values()]).toEqual([[...new Array<number>(8).fill(8 * MiB), 6 * MiB]]);
   });
 
   it('ghcr.io: one streamed PATCH without Content-Range goes through', async () => {

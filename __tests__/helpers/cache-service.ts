@@ -111,7 +111,7 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>);
       } catch (err) {
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
     req.on('error', reject);
