@@ -55,7 +55,7 @@ const record = (group: string, name: string, ms: number) => {
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const med = (group: string, name: string) => median(results[group]?.find((s) => s.name === name)?.ms ?? [NaN]);
 
@@ -98,7 +98,7 @@ const freshModule = (mib: number) => moduleOf(mib, (chunk) => randomFillSync(chu
 function wasmLikeModule(mib: number): string {
   const real = readFileSync(REAL_MODULE);
   return moduleOf(mib, (chunk, offset) => {
-    for (let i = 0; i < chunk.length; i++) chunk[i] = real[(offset + i) % real.length] as number;
+    for (let i = 0; i < chunk.length; i++) chunk[i] = real[(offset + i) % real.length];
     randomFillSync(chunk, 0, 16);
   });
 }
@@ -147,7 +147,7 @@ const HASH_FLOOR = `const h = require('node:crypto').createHash('sha256');
 require('node:fs').createReadStream(process.argv[1], { highWaterMark: 1 << 20 }).on('data', (c) => h.update(c)).on('end', () => h.digest('hex'));`;
 
 async function pushes(reg: RegistryFixture): Promise<void> {
-  const biggest = PUSH_SIZES[PUSH_SIZES.length - 1] as number;
+  const biggest = PUSH_SIZES[PUSH_SIZES.length - 1];
   for (const size of PUSH_SIZES) {
     for (let run = 0; run < RUNS; run++) {
       const [a, b, c, d] = [freshModule(size), freshModule(size), freshModule(size), freshModule(size)];
@@ -339,7 +339,7 @@ function report(rss: Record<string, number>, measured: Record<Target, number>, l
 async function main(): Promise<void> {
   const reg = await startRegistry();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const loadBefore = loadavg()[0] as number;
+  const loadBefore = loadavg()[0];
   try {
     await pushes(reg);
     await packaging();
@@ -347,7 +347,7 @@ async function main(): Promise<void> {
     const rss = await memory(reg);
     await coldStarts();
     const measured = ratios(rss);
-    const load = [loadBefore, loadavg()[0] as number];
+    const load = [loadBefore, loadavg()[0]];
     console.log(report(rss, measured, load));
     const out = join(ROOT, 'bench', 'results', `${quick ? 'quick' : 'full'}-${stamp}.json`);
     const machine = {

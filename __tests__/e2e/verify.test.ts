@@ -1,5 +1,8 @@
 // Post-push verification against the real registry, and the CNCF variant read back field by field.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Digest } from '../../src/image/digest.js';
@@ -7,6 +10,7 @@ import { jsonBytes } from '../../src/image/json.js';
 import type { Image, Manifest } from '../../src/image/types.js';
 import type { PackedImage } from '../../src/pack.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { jsonAs, type ConfigJson } from '../helpers/json.js';
 import { packFixture, push, pushError } from '../helpers/push.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
@@ -143,7 +147,7 @@ describe('post-push verification', () => {
     }));
   /** The oci variant's raw module layer, relabelled as a compat tar+gzip layer: not gzip at all. */
   const notGzip = (packed: PackedImage) => {
-    const moduleLayer = packed.image.layers[1] as Image['layers'][0];
+    const moduleLayer = packed.image.layers[1];
     const relabelled = {
       ...moduleLayer,
       descriptor: { ...moduleLayer.descriptor, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' },
@@ -212,13 +216,10 @@ describe('the CNCF Wasm artifact (variant wasm)', () => {
   });
 
   it('marks a component as wasip2', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const path = join(mkdtempSync(join(tmpdir(), 'component-')), 'c.wasm');
     writeFileSync(path, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0x00, 0x04, 0x01, 0x61, 0x62, 0x63]));
     const packed = await packFixture('wasm', path);
-    const config = JSON.parse(new TextDecoder().decode((packed.image.config.source as { bytes: Uint8Array }).bytes));
+    const config = jsonAs<ConfigJson>((packed.image.config.source as { bytes: Uint8Array }).bytes);
     expect(config.os).toBe('wasip2');
   });
 });

@@ -58,14 +58,17 @@ export function ustarHeader(name: string, size: number, mtime: number): Buffer {
   h.write(octal(0, 6), 329, 'latin1');
   h.write(octal(0, 6), 337, 'latin1');
   let sum = 8 * 0x20; // the checksum field counts as spaces
-  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += h[i] as number;
+  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += h[i];
   h.write(octal(sum, 6), 148, 'latin1');
   return h;
 }
 
 /** The module's bytes, read into one reused buffer: each view is valid until the next is requested. */
 async function* moduleChunks(module: string | Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  if (typeof module !== 'string') return yield module;
+  if (typeof module !== 'string') {
+    yield module;
+    return;
+  }
   const fh = await open(module, 'r');
   const buffer = Buffer.allocUnsafe(1 << 20);
   let position = 0;

@@ -10,6 +10,7 @@ import { basename } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { descriptorOf } from '../image/descriptor-json.js';
 import { MAX_MODULE_BYTES, MediaType } from '../image/mediatypes.js';
 import type { BlobSource, Digest, Image } from '../image/types.js';
 import type { Logger, RegistryClient } from './client.js';
@@ -17,6 +18,7 @@ import { unexpectedResponse } from './errors.js';
 import { atMost, getHeader } from './http.js';
 import { pushScopes } from './auth.js';
 import type { extract } from 'tar-stream';
+import { asObject, parseJson, stringField } from '../json.js';
 
 /** `off`: no verification; `light`: local contents + manifest, config and layer HEADs; `full`: read every blob back. */
 export type VerifyMode = 'off' | 'light' | 'full';
@@ -45,7 +47,10 @@ const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
  * tar+gzip; else an OCI last layer of exactly OCI tar+gzip is compat; else exactly two layers with one raw
  * Wasm layer is the oci variant. Returns the variant and the layer the module is read from.
  */
-export function consumerVariant(m: ManifestLike): { variant: Exclude<ConsumerVariant, 'wasm'>; layer: LayerLike } {
+export function consumerVariant<L extends LayerLike>(m: {
+  mediaType?: string;
+  layers?: L[];
+}): { variant: Exclude<ConsumerVariant, 'wasm'>; layer: L } {
   const layers = m.layers ?? [];
   const last = layers.at(-1);
   if (!last) throw new UnloadableImage('the manifest has no layers');
@@ -69,6 +74,41 @@ interface CncfConfig {
   architecture?: unknown;
   os?: unknown;
   layerDigests?: unknown;
+}
+
+/** A config blob as the CNCF rules read it: JSON that is not an object has none of the members they ask for. */
+export function cncfConfigOf(bytes: Uint8Array): CncfConfig {
+  let parsed: unknown;
+  try {
+    parsed = parseJson(bytes);
+  } catch {
+    throw new UnloadableImage('the config is not valid JSON');
+  }
+  return asObject(parsed) ?? {};
+}
+
+/** Manifest bytes as the consumers read them; config and layers that are not descriptors make it unloadable. */
+export function manifestLikeOf(bytes: Uint8Array): ManifestLike {
+  let parsed: unknown;
+  try {
+    parsed = parseJson(bytes);
+  } catch {
+    throw new UnloadableImage('the manifest is not valid JSON');
+  }
+  const m = asObject(parsed);
+  if (!m) throw new UnloadableImage('the manifest is not a JSON object');
+  const descriptor = (value: unknown, where: string): LayerLike => {
+    const checked = descriptorOf(value);
+    if ('problem' in checked) throw new UnloadableImage(`${where} ${checked.problem}`);
+    return checked.descriptor;
+  };
+  if (m.layers !== undefined && !Array.isArray(m.layers)) throw new UnloadableImage('the manifest has no layers list');
+  const layers: unknown[] | undefined = m.layers;
+  return {
+    mediaType: stringField(m, 'mediaType'),
+    config: m.config === undefined ? undefined : descriptor(m.config, 'the config'),
+    layers: layers?.map((l, i) => descriptor(l, `layer ${i}`)),
+  };
 }
 
 export function checkCncfLayout(m: ManifestLike, config: CncfConfig): LayerLike {
@@ -234,7 +274,7 @@ async function readManifest(client: RegistryClient, repository: string, expected
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
   const got = `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
   if (got !== expected.digest) throw new UnloadableImage(`${repository}@${expected.digest} is served as ${got}`);
-  return JSON.parse(res.body.toString('utf8')) as ManifestLike;
+  return manifestLikeOf(res.body);
 }
 
 /**
@@ -292,7 +332,7 @@ export async function verifyRepository(
   const { variant, layer } = expected.cncf
     ? {
         variant: 'wasm' as const,
-        layer: checkCncfLayout(manifest, JSON.parse((config ?? Buffer.from('{}')).toString('utf8')) as CncfConfig),
+        layer: checkCncfLayout(manifest, config ? cncfConfigOf(config) : {}),
       }
     : consumerVariant(manifest);
   if (mode === 'light') return variant;
@@ -423,15 +463,12 @@ async function checkCompatLayerLocally(blob: LocalBlob): Promise<void> {
  * rules (or the CNCF rules), and the module layer's own bytes hold a loadable module within the cap.
  */
 export async function checkImageLocally(image: Image): Promise<void> {
-  const manifest = image.manifest as ManifestLike;
+  const manifest: ManifestLike = image.manifest;
   // A promotion's mounted blobs are not here: they are checked in the registry they come from.
   if (image.variant === 'wasm') {
     const config = localBlob(image, image.config.descriptor);
     if (!config) return;
-    const layer = checkCncfLayout(
-      manifest,
-      JSON.parse((await sourceRange(config.source, 0, config.descriptor.size)).toString('utf8')) as CncfConfig,
-    );
+    const layer = checkCncfLayout(manifest, cncfConfigOf(await sourceRange(config.source, 0, config.descriptor.size)));
     const module = localBlob(image, layer);
     return module && checkRawModuleLocally(module, true);
   }

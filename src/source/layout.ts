@@ -6,8 +6,8 @@ import { InputError } from '../errors.js';
 import { hashFile, isDigest, digestHex } from '../image/digest.js';
 import { layoutIndexOf, layoutVersion, refNameOf } from '../image/layout-index.js';
 import { imageBlobs, type Descriptor, type Digest, type Image } from '../image/types.js';
-import { asObject, parseJson, type JsonObject } from '../json.js';
-import { checkCncfLayout, UnloadableImage } from '../registry/verify.js';
+import { parseJson, type JsonObject } from '../json.js';
+import { checkCncfLayout, cncfConfigOf, UnloadableImage } from '../registry/verify.js';
 import { imageFromManifest, ManifestProblem } from './manifest.js';
 
 const INPUT = 'from-oci-layout';
@@ -83,10 +83,9 @@ export async function readLayoutImage(dir: string, ref: string | undefined): Pro
 
 async function checkCncfConfig(image: Image, configPath: string): Promise<void> {
   try {
-    // A config that is JSON but not an object has none of the members the rules ask for.
-    checkCncfLayout(image.manifest, asObject(parseJson(await readFile(configPath, 'utf8'))) ?? {});
+    checkCncfLayout(image.manifest, cncfConfigOf(await readFile(configPath)));
   } catch (err) {
-    if (err instanceof UnloadableImage || err instanceof SyntaxError) {
+    if (err instanceof UnloadableImage) {
       throw new InputError(INPUT, `the CNCF Wasm artifact breaks its rules: ${err.message}`);
     }
     throw err;

@@ -1,6 +1,7 @@
 // An Image from a manifest that already exists (in an OCI layout or a registry): its exact bytes are kept,
 // so the digest never changes, and its variant is read the way Istio, Envoy Gateway or the CNCF rules read it.
-import { isDigest, sha256Digest } from '../image/digest.js';
+import { descriptorOf } from '../image/descriptor-json.js';
+import { sha256Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import type { Blob, BlobSource, Descriptor, Image, Manifest, Variant } from '../image/types.js';
 import { asObject, parseJson, stringField, stringRecord, type JsonObject } from '../json.js';
@@ -12,16 +13,9 @@ export class ManifestProblem extends Error {
 }
 
 function checkDescriptor(d: unknown, where: string): Descriptor {
-  const v = asObject(d);
-  const mediaType = stringField(v, 'mediaType');
-  const digest = stringField(v, 'digest');
-  if (mediaType === undefined || digest === undefined || !isDigest(digest)) {
-    throw new ManifestProblem(`${where} is not a descriptor with a mediaType and a sha256 digest`);
-  }
-  const size = v?.size;
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new ManifestProblem(`${where} has no valid size`);
-  const annotations = stringRecord(v?.annotations);
-  return { mediaType, digest, size, ...(annotations ? { annotations } : {}) };
+  const checked = descriptorOf(d);
+  if ('problem' in checked) throw new ManifestProblem(`${where} ${checked.problem}`);
+  return checked.descriptor;
 }
 
 /** The manifest's JSON object; ManifestProblem when the bytes are not one. */
@@ -84,7 +78,7 @@ export function manifestVariant(manifest: Manifest): { variant: Variant; module:
   }
   try {
     const { variant, layer } = consumerVariant(manifest);
-    return { variant: variant === 'oci' ? 'oci' : 'compat', module: layer as Descriptor };
+    return { variant: variant === 'oci' ? 'oci' : 'compat', module: layer };
   } catch (err) {
     if (err instanceof UnloadableImage) throw new ManifestProblem(`Istio and Envoy Gateway would refuse it: ${err.message}`);
     throw err;
