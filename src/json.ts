@@ -34,3 +34,15 @@ export function stringRecord(value: unknown): Record<string, string> | undefined
   }
   return out;
 }
+
+/** The JSON object `text` holds; otherwise the error `fail` makes of what is wrong with it. */
+export function jsonObject(text: string | Uint8Array, fail: (problem: 'is not valid JSON' | 'is not a JSON object') => Error): JsonObject {
+  let value: unknown;
+  try {
+    value = parseJson(text);
+  } catch {
+    throw fail('is not valid JSON');
+  }
+  if (!isObject(value)) throw fail('is not a JSON object');
+  return value;
+}

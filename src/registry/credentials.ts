@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { getExecOutput } from '@actions/exec';
-import { asObject, isObject, parseJson, stringField, stringRecord } from '../json.js';
+import { asObject, jsonObject, parseJson, stringField, stringRecord, type JsonObject } from '../json.js';
 
 export type CredentialSource = 'inputs' | 'docker-config' | 'credential-helper' | 'github-token' | 'anonymous';
 
@@ -44,8 +44,7 @@ interface DockerConfig {
 }
 
 /** The docker config members this reads; entries and fields of another type are ignored, as if absent. */
-function dockerConfigOf(value: unknown, path: string): DockerConfig {
-  if (!isObject(value)) throw new Error(`the docker config ${path} is not a JSON object; fix or remove it`);
+function dockerConfigOf(value: JsonObject): DockerConfig {
   const auths: Record<string, AuthEntry> = {};
   for (const [key, raw] of Object.entries(asObject(value.auths) ?? {})) {
     const entry = asObject(raw);
@@ -111,13 +110,8 @@ async function readDockerConfig(env: NodeJS.ProcessEnv): Promise<{ config: Docke
   } catch {
     return undefined;
   }
-  let value: unknown;
-  try {
-    value = parseJson(text);
-  } catch {
-    throw new Error(`the docker config ${path} is not valid JSON; fix or remove it`);
-  }
-  return { config: dockerConfigOf(value, path), path };
+  const value = jsonObject(text, (problem) => new Error(`the docker config ${path} ${problem}; fix or remove it`));
+  return { config: dockerConfigOf(value), path };
 }
 
 /** What docker-credential-helpers print (and exit 1 with) when the store holds nothing for a server. */

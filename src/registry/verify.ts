@@ -18,7 +18,7 @@ import { unexpectedResponse } from './errors.js';
 import { atMost, getHeader } from './http.js';
 import { pushScopes } from './auth.js';
 import type { extract } from 'tar-stream';
-import { asObject, parseJson, stringField } from '../json.js';
+import { jsonObject, stringField } from '../json.js';
 
 /** `off`: no verification; `light`: local contents + manifest, config and layer HEADs; `full`: read every blob back. */
 export type VerifyMode = 'off' | 'light' | 'full';
@@ -76,27 +76,14 @@ interface CncfConfig {
   layerDigests?: unknown;
 }
 
-/** A config blob as the CNCF rules read it: JSON that is not an object has none of the members they ask for. */
+/** A config blob as the CNCF rules read it. */
 export function cncfConfigOf(bytes: Uint8Array): CncfConfig {
-  let parsed: unknown;
-  try {
-    parsed = parseJson(bytes);
-  } catch {
-    throw new UnloadableImage('the config is not valid JSON');
-  }
-  return asObject(parsed) ?? {};
+  return jsonObject(bytes, (problem) => new UnloadableImage(`the config ${problem}`));
 }
 
 /** Manifest bytes as the consumers read them; config and layers that are not descriptors make it unloadable. */
 export function manifestLikeOf(bytes: Uint8Array): ManifestLike {
-  let parsed: unknown;
-  try {
-    parsed = parseJson(bytes);
-  } catch {
-    throw new UnloadableImage('the manifest is not valid JSON');
-  }
-  const m = asObject(parsed);
-  if (!m) throw new UnloadableImage('the manifest is not a JSON object');
+  const m = jsonObject(bytes, (problem) => new UnloadableImage(`the manifest ${problem}`));
   const descriptor = (value: unknown, where: string): LayerLike => {
     const checked = descriptorOf(value);
     if ('problem' in checked) throw new UnloadableImage(`${where} ${checked.problem}`);

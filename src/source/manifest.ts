@@ -4,7 +4,7 @@ import { descriptorOf } from '../image/descriptor-json.js';
 import { sha256Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import type { Blob, BlobSource, Descriptor, Image, Manifest, Variant } from '../image/types.js';
-import { asObject, parseJson, stringField, stringRecord, type JsonObject } from '../json.js';
+import { asObject, jsonObject, stringField, stringRecord, type JsonObject } from '../json.js';
 import { consumerVariant, UnloadableImage } from '../registry/verify.js';
 
 /** Why an existing manifest cannot be published as a Wasm image. */
@@ -20,15 +20,7 @@ function checkDescriptor(d: unknown, where: string): Descriptor {
 
 /** The manifest's JSON object; ManifestProblem when the bytes are not one. */
 function manifestObject(bytes: Uint8Array): JsonObject {
-  let parsed: unknown;
-  try {
-    parsed = parseJson(bytes);
-  } catch {
-    throw new ManifestProblem('the manifest is not valid JSON');
-  }
-  const object = asObject(parsed);
-  if (!object) throw new ManifestProblem('the manifest is not a JSON object');
-  return object;
+  return jsonObject(bytes, (problem) => new ManifestProblem(`the manifest ${problem}`));
 }
 
 /** What a listing shows of any manifest, even one that is not an image manifest (empty for bytes that are not JSON). */
