@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { parseWwwAuthenticate, pushScopes } from '../src/registry/auth.js';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Authenticator, parseWwwAuthenticate, pushScopes } from '../src/registry/auth.js';
+import { basicToken, type Credentials } from '../src/registry/credentials.js';
+import { closeIdleConnections } from '../src/registry/http.js';
 
 describe('parseWwwAuthenticate', () => {
   it('reads a Docker Hub Bearer challenge', () => {
@@ -40,5 +44,56 @@ describe('parseWwwAuthenticate', () => {
 
   it('asks for pull on mount sources', () => {
     expect(pushScopes('a/b', ['c/d', 'a/b'])).toEqual(['repository:a/b:pull,push', 'repository:c/d:pull']);
+  });
+});
+
+describe('Authenticator token answers', () => {
+  let answer = '';
+  const masked: string[] = [];
+  let server: Server;
+  let realm = '';
+  beforeAll(async () => {
+    server = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(answer));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    realm = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`;
+  });
+  afterAll(async () => {
+    closeIdleConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const authenticator = (credentials: Credentials) => {
+    const a = new Authenticator({
+      host: '127.0.0.1',
+      credentials: () => Promise.resolve(credentials),
+      timeoutMs: 5000,
+      mask: (s) => masked.push(s),
+      plainHttp: () => true,
+    });
+    a.setChallenge({ scheme: 'bearer', params: { realm, service: 'test' } });
+    return a;
+  };
+  const anonymous: Credentials = { kind: 'anonymous', source: 'anonymous' };
+
+  it('takes the token, or access_token when token is not a string, and masks it', async () => {
+    answer = JSON.stringify({ token: 5, access_token: 'tok-1', expires_in: '300' });
+    expect(await authenticator(anonymous).authorization(['repository:a:pull'])).toBe('Bearer tok-1');
+    expect(masked).toContain('tok-1');
+  });
+
+  it('refuses an answer that is not JSON, or JSON without a token', async () => {
+    answer = '<html>';
+    await expect(authenticator(anonymous).authorization(['s'])).rejects.toThrow(/did not answer with JSON/);
+    for (const body of ['[]', '"tok"', 'null', '{"token":""}']) {
+      answer = body;
+      await expect(authenticator(anonymous).authorization(['s'])).rejects.toThrow(/answered without a token/);
+    }
+  });
+
+  it('answers a Basic challenge with the base64 user:password', async () => {
+    const a = authenticator({ kind: 'basic', username: 'u', password: 'p:w', source: 'inputs' });
+    a.setChallenge({ scheme: 'basic', params: {} });
+    expect(await a.authorization([])).toBe(`Basic ${basicToken('u', 'p:w')}`);
+    expect(basicToken('u', 'p:w')).toBe(Buffer.from('u:p:w').toString('base64'));
   });
 });
