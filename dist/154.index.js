@@ -33,6 +33,8 @@ var external_node_fs_ = __webpack_require__(3024);
 var external_node_readline_ = __webpack_require__(481);
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __webpack_require__(3136);
+// EXTERNAL MODULE: ./src/json.ts
+var json = __webpack_require__(8301);
 // EXTERNAL MODULE: ./src/log-text.ts
 var log_text = __webpack_require__(3529);
 ;// CONCATENATED MODULE: ./src/build-cache.ts
@@ -59,6 +61,48 @@ var log_text = __webpack_require__(3529);
 
 
 
+
+function stringList(value) {
+    if (!Array.isArray(value))
+        return undefined;
+    const list = value;
+    return list.every((v) => typeof v === 'string') ? list : undefined;
+}
+/** The request the worker was given on its command line; throws when it is not one. */
+function parseCacheRequest(text) {
+    const o = asObject(parseJson(text));
+    const op = stringField(o, 'op');
+    const paths = stringList(o?.paths);
+    const key = stringField(o, 'key');
+    const restoreKeys = stringList(o?.restoreKeys);
+    if (op === 'available')
+        return { op };
+    if (op === 'save' && paths && key !== undefined)
+        return { op, paths, key };
+    if (op === 'restore' && paths && key !== undefined && restoreKeys)
+        return { op, paths, key, restoreKeys };
+    throw new Error(`the cache worker was given no valid request: ${text.slice(0, 200)}`);
+}
+function isCacheValue(v) {
+    return v === null || typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number';
+}
+/** The worker's answer; anything else is an error answer. */
+function parseCacheAnswer(text) {
+    let o;
+    try {
+        o = (0,json/* asObject */.eB)((0,json/* parseJson */.qF)(text));
+    }
+    catch {
+        o = undefined;
+    }
+    const value = o?.value;
+    const error = (0,json/* stringField */.OM)(o, 'error');
+    if (error !== undefined)
+        return { error };
+    if (isCacheValue(value))
+        return { value };
+    return { error: 'the cache worker answered something that is not a cache answer' };
+}
 const PROBLEM = /^::(?:warning|error)(?: [^:]*)?::(.*)$/;
 /** The message of a command @actions/core wrote, unescaped, without the Azure SDK's request-id lines. */
 function commandText(escaped) {
@@ -143,7 +187,7 @@ function runWorker(request, { timeoutMs, signal, script = workerScript() }) {
             signal?.removeEventListener('abort', onAbort);
             process.off('exit', stop);
             const error = stopped ?? problems[0] ?? (answer ? undefined : 'the cache worker ended without an answer');
-            resolve(error !== undefined ? { error } : JSON.parse(answer));
+            resolve(error !== undefined ? { error } : parseCacheAnswer(answer));
         });
     });
 }
