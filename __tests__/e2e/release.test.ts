@@ -357,8 +357,14 @@ describe('job summary of real runs', () => {
 });
 
 describe('CLI on an image no consumer loads', () => {
-  /** Pushes the compat layout's blobs with curl under a manifest whose layer says plain tar (Istio refuses it). */
-  async function pushPlainTarImage(repo: string): Promise<string> {
+  /** Pushes the compat layout's blobs with curl under a manifest that `edit` changes (by default: its layer says plain tar, which Istio refuses). */
+  async function pushPlainTarImage(
+    repo: string,
+    edit = (m: ManifestJson): object => {
+      m.layers[0].mediaType = 'application/vnd.oci.image.layer.v1.tar';
+      return m;
+    },
+  ): Promise<string> {
     const layout = await buildLayout('plain-tar');
     const blob = (d: string) => join(layout.dir, 'blobs', 'sha256', d.slice(7));
     const manifest = readJsonAs<ManifestJson>(blob(layout.digest));
@@ -378,13 +384,13 @@ describe('CLI on an image no consumer loads', () => {
         },
       );
     }
-    manifest.layers[0].mediaType = 'application/vnd.oci.image.layer.v1.tar';
-    const bytes = Buffer.from(JSON.stringify(manifest));
+    const contentType = manifest.mediaType;
+    const bytes = Buffer.from(JSON.stringify(edit(manifest)));
     const file = join(work, 'plain-tar-manifest.json');
     writeFileSync(file, bytes);
     await execFile(
       'curl',
-      ['-sSf', '-X', 'PUT', '--data-binary', `@${file}`, '-H', `Content-Type: ${manifest.mediaType}`, `${base}/manifests/broken`],
+      ['-sSf', '-X', 'PUT', '--data-binary', `@${file}`, '-H', `Content-Type: ${contentType}`, `${base}/manifests/broken`],
       { timeout: 10_000 },
     );
     return sha256(bytes);
@@ -410,5 +416,27 @@ describe('CLI on an image no consumer loads', () => {
     expect(errorLines(promote)).toEqual([
       expect.stringMatching(/Input `from-image`: .*Istio and Envoy Gateway would refuse it: the last layer is/),
     ]);
+  });
+
+  it('inspect and verify give the same verdict on a manifest without its mediaType field', async () => {
+    await pushPlainTarImage('cli/no-media-type', (m) => {
+      const rest: Partial<ManifestJson> = { ...m };
+      delete rest.mediaType;
+      return rest;
+    });
+    const ref = `${source.host}/cli/no-media-type:broken`;
+    const inspect = await cli(['inspect', ref]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({
+      mediaType: null,
+      variant: null,
+      module: null,
+      problem: expect.stringContaining("the manifest's mediaType is undefined"),
+    });
+    const verify = await cli(['verify', ref]);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toMatch(
+      /would not load in Istio or Envoy Gateway: the manifest's mediaType is undefined; expected application\/vnd\.oci\.image\.manifest\.v1\+json/,
+    );
   });
 });

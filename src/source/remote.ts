@@ -29,7 +29,8 @@ export function parseAnyReference(input: string): { ref: ImageReference; referen
 export interface Inspection {
   reference: string;
   digest: Digest;
-  mediaType: string;
+  /** The manifest's own mediaType field; null when it leaves it out. */
+  mediaType: string | null;
   /** What Istio and Envoy Gateway detect (compat, docker, oci), or wasm for the CNCF artifact; null when no consumer loads it. */
   variant: ConsumerVariant | null;
   problem?: string;
@@ -50,7 +51,7 @@ export async function inspectRemote(input: string, opts: SourceOptions & { workD
     module = manifestVariant(parseImageManifest(bytes)).module;
   } catch (err) {
     if (!(err instanceof ManifestProblem)) throw err;
-    return { ...base, mediaType: String(raw.mediaType), variant: null, problem: err.message, module: null, annotations };
+    return { ...base, mediaType: raw.mediaType ?? null, variant: null, problem: err.message, module: null, annotations };
   }
   // Only the layer that holds the module is downloaded; the others stay where they are.
   const path = join(opts.workDir, digestHex(module.digest));
@@ -79,11 +80,19 @@ export async function verifyRemote(
   const { bytes, digest } = await fetchManifest(client, ref.repository, reference);
   const raw = manifestSummary(bytes);
   const cncf = raw.configMediaType === MediaType.cncfWasmConfig;
+  const who = cncf ? 'breaks the CNCF Wasm artifact rules' : 'would not load in Istio or Envoy Gateway';
+  // The same manifest rules as `inspect` (a mediaType written out, a single image), before any blob is read.
+  let mediaType: string;
+  try {
+    mediaType = parseImageManifest(bytes).mediaType;
+  } catch (err) {
+    if (err instanceof ManifestProblem) throw new UnloadableImage(`${ref.registry}/${ref.repository}@${digest} ${who}: ${err.message}`);
+    throw err;
+  }
   // No local bytes to check here: the full read-back, every blob downloaded and checked.
-  const target = { digest, mediaType: raw.mediaType ?? MediaType.ociManifest, cncf };
+  const target = { digest, mediaType, cncf };
   const variant = await verifyRepository(client, ref.repository, [reference], target, 'full', opts.log).catch((err: unknown) => {
     if (!(err instanceof UnloadableImage)) throw err;
-    const who = cncf ? 'breaks the CNCF Wasm artifact rules' : 'would not load in Istio or Envoy Gateway';
     throw new UnloadableImage(`${ref.registry}/${ref.repository}@${digest} ${who}: ${err.message}`);
   });
   return { reference: `${ref.registry}/${ref.repository}@${digest}`, digest, variant };
