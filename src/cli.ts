@@ -40,7 +40,8 @@ Options (the action's inputs; list options may be repeated):
   --compression-level N       compat gzip level 0-9 (default 6)
 
 Push options:
-  --username USER             registry user name (else docker config, else anonymous)
+  --username USER             registry user name (else docker config, else GITHUB_TOKEN
+                              for ghcr.io, else anonymous)
   --registry HOST             the registry --username is for (required when the tags
                               name several registries; others use the docker config)
   --password-stdin            read the password or token from standard input
@@ -185,13 +186,23 @@ const HYPHENATED =
 /** An error message in the CLI's words: flags and environment variables instead of action input names. */
 export function cliMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message
-    .replace(/^Input `([^`]+)`/, (_m, n: string) => flag(n))
-    .replace(/`(username|password|tags|wasm|verify|push)`/g, (_m, n: string) => flag(n))
-    .replace(/when (username|password) is given( \(pass it from a secret\))?/g, (_m, n: string) => `when ${flag(n)} is given`)
-    .replace(/is required when push is true/, 'is required by the push command')
-    .replace(/the username\/password inputs/g, '--username and --password-stdin')
-    .replace(HYPHENATED, (_m, n: string) => flag(n));
+  return (
+    message
+      .replace(/^Input `([^`]+)`/, (_m, n: string) => flag(n))
+      .replace(/`(username|password|tags|wasm|verify|push)`/g, (_m, n: string) => flag(n))
+      .replace(/when (username|password) is given( \(pass it from a secret\))?/g, (_m, n: string) => `when ${flag(n)} is given`)
+      .replace(/is required when push is true/, 'is required by the push command')
+      .replace(/the username\/password inputs/g, '--username and --password-stdin')
+      .replace(/set the username and password inputs \(and registry,/g, 'pass --username and --password-stdin (and --registry,')
+      .replace(/log in first with docker\/login-action/g, 'log in first with docker login')
+      .replace(/for ghcr\.io pass github-token/g, 'for ghcr.io set GITHUB_TOKEN')
+      // An input given a value in a hint (`use variant: wasm`), not an annotation (`module.wasm.image/variant: compat`).
+      .replace(
+        /(?<![\w./-])(variant|media-types|platform|verify|compression-level): ([\w./-]*\w)/g,
+        (_m, n: string, v: string) => `${flag(n)} ${v}`,
+      )
+      .replace(HYPHENATED, (_m, n: string) => flag(n))
+  );
 }
 
 export async function cli(argv: string[]): Promise<number> {

@@ -279,6 +279,13 @@ describe('from-image', () => {
     );
     const fromRef = await cli(['push', '--wasm', FIXTURE_MODULE, '--from-ref', 'a', '--tag', `${repo}:2`]);
     expect(fromRef.stderr).toContain('wasm-image: error: --from-ref: names an entry of --from-oci-layout; set --from-oci-layout too');
+    const noCredentials = await cli(['push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:3`]);
+    expect(noCredentials.code).toBe(1);
+    expect(noCredentials.stderr).toContain(
+      'no credentials were found: pass --username and --password-stdin (and --registry, when the tags name several registries), log in first with docker login, or for ghcr.io set GITHUB_TOKEN',
+    );
+    const platformWithOci = await cli(['build', '--wasm', FIXTURE_MODULE, '--variant', 'oci', '--platform', 'linux/arm64']);
+    expect(platformWithOci.stderr).toMatch(/^wasm-image: error: --platform: .*--variant compat/m);
   });
 });
 
