@@ -128,6 +128,15 @@ describe('image source', () => {
     });
   });
 
+  it('binds username and password to the from-image source registry when registry names it', () => {
+    const inputs = { 'from-image': `quay.io/acme/f@${DIGEST}`, tags: 'ghcr.io/acme/f:1.2.0', username: 'u', password: 'p' };
+    expect(parseOptions(runnerGet({ ...inputs, registry: 'quay.io' }), {}).registry).toBe('quay.io');
+    expect(parseOptions(runnerGet(inputs), {}).registry).toBe('ghcr.io');
+    expect(() => parseOptions(runnerGet({ ...inputs, registry: 'docker.io' }), {})).toThrow(
+      /^Input `registry`: docker\.io is not the registry of any tag or of from-image \(ghcr\.io, quay\.io\)/,
+    );
+  });
+
   it('resolves a relative from-oci-layout against working-directory, with from-ref', () => {
     const o = parseOptions(
       get({ 'from-oci-layout': 'out/layout', 'from-ref': 'sha-1', 'working-directory': 'filters/a', push: 'false' }),

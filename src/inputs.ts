@@ -190,10 +190,11 @@ function parseRegistry(value: string): string {
 }
 
 /**
- * Which registry username/password are for: the `registry` input, or the tags' one registry. Credentials
- * never go to a registry they were not given for (a Docker Hub password must not reach ghcr.io).
+ * Which registry username/password are for: the `registry` input (a tag's registry, or a from-image source's),
+ * or the tags' one registry. Credentials never go to a registry they were not given for (a Docker Hub password
+ * must not reach ghcr.io).
  */
-function credentialRegistry(given: string, username: string, tags: ImageReference[], push: boolean): string {
+function credentialRegistry(given: string, username: string, tags: ImageReference[], push: boolean, source: ImageSource): string {
   if (!username) {
     if (given)
       throw new InputError(
@@ -205,11 +206,12 @@ function credentialRegistry(given: string, username: string, tags: ImageReferenc
   const registries = [...new Set(tags.map((t) => t.registry.toLowerCase()))];
   if (!push || registries.length === 0) return given;
   if (given) {
-    if (!registries.includes(given)) {
-      throw new InputError(
-        'registry',
-        `${given} is not the registry of any tag (${registries.join(', ')}); set it to the registry username and password are for`,
-      );
+    const sourceRegistry = source.kind === 'registry' ? source.image.ref.registry : undefined;
+    if (!registries.includes(given) && given !== sourceRegistry) {
+      const named = sourceRegistry
+        ? `any tag or of from-image (${[...registries, sourceRegistry].join(', ')})`
+        : `any tag (${registries.join(', ')})`;
+      throw new InputError('registry', `${given} is not the registry of ${named}; set it to the registry username and password are for`);
     }
     return given;
   }
@@ -363,7 +365,7 @@ function parseAbi(read: Read, variant: Variant): Pick<Options, 'abiVersions' | '
 }
 
 /** Where the image goes and with which credentials: tags, push, registry credentials, mounts, transport settings. */
-function parsePushTarget(read: Read) {
+function parsePushTarget(read: Read, source: ImageSource) {
   const tags = parseReferences('tags', read('tags'));
   const push = parseBoolean('push', read('push'));
   if (push && tags.length === 0) {
@@ -387,7 +389,7 @@ function parsePushTarget(read: Read) {
     push,
     username,
     password,
-    registry: credentialRegistry(parseRegistry(read('registry')), username, tags, push),
+    registry: credentialRegistry(parseRegistry(read('registry')), username, tags, push, source),
     githubToken: read('github-token'),
     insecureRegistries: parseHosts('insecure-registries', read('insecure-registries')),
     retries: parseInteger('retries', read('retries'), 0, 20, 'a retry count'),
@@ -405,7 +407,7 @@ export function parseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.
   const wasm = read('wasm') && resolveIn(workingDirectory, read('wasm'));
   const source = parseSource(read, (p) => resolveIn(workingDirectory, p));
   const shape = parseImageShape(read);
-  const target = parsePushTarget(read);
+  const target = parsePushTarget(read, source);
   return {
     source,
     wasm,

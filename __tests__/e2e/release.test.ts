@@ -279,6 +279,23 @@ describe('from-image', () => {
     );
     const fromRef = await cli(['push', '--wasm', FIXTURE_MODULE, '--from-ref', 'a', '--tag', `${repo}:2`]);
     expect(fromRef.stderr).toContain('wasm-image: error: --from-ref: names an entry of --from-oci-layout; set --from-oci-layout too');
+    // The password is for the source's registry (--registry), not the tags'; the target takes anonymous pushes.
+    const back = await cli(
+      [
+        'push',
+        '--from-image',
+        `${repo}@${pushed.digest}`,
+        '--tag',
+        `${source.host}/cli/copied-back:1`,
+        '--registry',
+        target.host,
+        '--username',
+        target.username as string,
+      ],
+      env,
+    );
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({ digest: pushed.digest });
     const noCredentials = await cli(['push', '--wasm', FIXTURE_MODULE, '--tag', `${repo}:3`]);
     expect(noCredentials.code).toBe(1);
     expect(noCredentials.stderr).toContain(
