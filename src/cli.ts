@@ -16,7 +16,8 @@ import { inspectRemote, verifyRemote } from './source/remote.js';
 const USAGE = `Usage: wasm-image <command> [options]
 
 Commands:
-  build        package the module (and write --oci-layout); never touches the network
+  build        package the module (and write --oci-layout); pushes nothing, and touches
+               the network only to read a --from-image source
   push         package the module (or take --from-oci-layout / --from-image) and push it to every --tag
   inspect REF  print as JSON what a consumer detects for an image in a registry (REF: a tag or @sha256:…)
   verify REF   check an image in a registry as the action's verify does (Istio/Envoy Gateway or CNCF rules)

@@ -259,7 +259,7 @@ describe('from-image', () => {
     expect(JSON.parse(verify.stdout)).toEqual({ reference: `${pushed.repo}@${pushed.digest}`, digest: pushed.digest, variant: 'compat' });
     const missing = await cli(['verify', `${pushed.repo}:nope`], env);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/wasm-image: error: reading the manifest ci\/filter@nope on .* failed: HTTP 404 MANIFEST_UNKNOWN/);
+    expect(missing.stderr).toMatch(/wasm-image: error: reading the manifest ci\/filter:nope on .* failed: HTTP 404 MANIFEST_UNKNOWN/);
   });
 
   it('the CLI pushes --from-image and speaks in flags in its errors', async () => {

@@ -81,7 +81,7 @@ export async function fetchManifest(
   repository: string,
   reference: string,
 ): Promise<{ bytes: Buffer; digest: Digest }> {
-  const what = `reading the manifest ${repository}@${reference}`;
+  const what = `reading the manifest ${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
   const res = await client.requestWithRetries(what, {
     method: 'GET',
     target: `/v2/${repository}/manifests/${reference}`,
