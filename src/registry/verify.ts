@@ -17,6 +17,7 @@ import type { Logger, RegistryClient } from './client.js';
 import { unexpectedResponse } from './errors.js';
 import { atMost, getHeader } from './http.js';
 import { pushScopes } from './auth.js';
+import { readWasmHeader, WASM_HEADER_BYTES } from '../wasm/header.js';
 import type { extract } from 'tar-stream';
 import { jsonObject, stringField } from '../json.js';
 
@@ -39,8 +40,6 @@ export interface ManifestLike {
   config?: LayerLike;
   layers?: LayerLike[];
 }
-
-const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
 /**
  * The consumers' decision procedure, in their order: a Docker manifest's last layer must be Docker
@@ -116,11 +115,11 @@ export function checkCncfLayout(m: ManifestLike, config: CncfConfig): LayerLike 
 }
 
 function checkModuleHead(head: Buffer, size: number, where: string, allowComponent = false): void {
-  if (size < 8 || WASM_MAGIC.some((b, i) => head[i] !== b))
+  const header = readWasmHeader(head.subarray(0, Math.min(size, WASM_HEADER_BYTES)));
+  if ('problem' in header && header.problem !== 'version')
     throw new UnloadableImage(`${where} is not a Wasm binary (no 00 61 73 6d header)`);
-  const core = head[4] === 1 && head[5] === 0 && head[6] === 0 && head[7] === 0;
-  if (!core && !allowComponent)
-    throw new UnloadableImage(`${where} is not a core Wasm module (version ${head.subarray(4, 8).toString('hex')})`);
+  if ('kind' in header && (header.kind === 'core' || allowComponent)) return;
+  throw new UnloadableImage(`${where} is not a core Wasm module (version ${head.subarray(4, 8).toString('hex')})`);
 }
 
 /** Streams `source` through sha256 into `sink` (or keeps it, up to 1 MiB); throws when digest or size differ. */
