@@ -52,6 +52,16 @@ describe('checkImageLocally (compat)', () => {
       async () => gzipSync(await tarOf([['plugin.wasm', Buffer.from('#!/bin/sh\necho')]])),
       /plugin\.wasm is not a Wasm binary/,
     ],
+    [
+      'a plugin.wasm that is a component (Envoy loads core modules only)',
+      async () => gzipSync(await tarOf([['plugin.wasm', Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00])]])),
+      /plugin\.wasm is not a core Wasm module \(version 0d000100\)/,
+    ],
+    [
+      'a plugin.wasm of 7 bytes',
+      async () => gzipSync(await tarOf([['plugin.wasm', WASM.subarray(0, 7)]])),
+      /plugin\.wasm is not a Wasm binary/,
+    ],
     ['a layer that is not gzip', async () => tarOf([['plugin.wasm', WASM]]), /not a valid tar\+gzip stream/],
     [
       // A header that claims a module over the cap: refused from the header alone, without reading on.
