@@ -155,7 +155,8 @@ describe('retry policy', () => {
 describe('the retry layer owns network errors', () => {
   const url = new URL('http://r.example/');
 
-  it('turns a network error it will not retry into a registry error naming the operation, after one attempt', async () => {
+  /** Runs an operation whose every attempt throws `err`; returns how many attempts it made and what it threw. */
+  async function alwaysFailing(err: NetworkError): Promise<{ calls: number; error: unknown }> {
     let calls = 0;
     const error = await withRetries(
       'pushing x',
@@ -163,25 +164,21 @@ describe('the retry layer owns network errors', () => {
       () => undefined,
       async () => {
         calls++;
-        throw new NetworkError('getaddrinfo ENOTFOUND', 'ENOTFOUND', url);
+        throw err;
       },
-    ).catch((err: unknown) => err);
+    ).catch((e: unknown) => e);
+    return { calls, error };
+  }
+
+  it('turns a network error it will not retry into a registry error naming the operation, after one attempt', async () => {
+    const { calls, error } = await alwaysFailing(new NetworkError('getaddrinfo ENOTFOUND', 'ENOTFOUND', url));
     expect(calls).toBe(1);
     expect(error).toBeInstanceOf(RegistryError);
     expect((error as Error).message).toBe('pushing x: cannot resolve the host r.example (ENOTFOUND); check the registry name');
   });
 
   it('retries network errors it may, then gives up with a registry error', async () => {
-    let calls = 0;
-    const error = await withRetries(
-      'pushing x',
-      fast,
-      () => undefined,
-      async () => {
-        calls++;
-        throw new NetworkError('socket hang up', 'ECONNRESET', url);
-      },
-    ).catch((err: unknown) => err);
+    const { calls, error } = await alwaysFailing(new NetworkError('socket hang up', 'ECONNRESET', url));
     expect(calls).toBe(4);
     expect(error).toBeInstanceOf(RetriesExhausted);
     expect(error).toBeInstanceOf(RegistryError);
