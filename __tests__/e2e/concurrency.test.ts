@@ -1,29 +1,23 @@
 // Matrix jobs pushing to one repository at once, and a job the runner cancels mid-push.
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION, cleanEnv, FIXTURE_MODULE, inputEnv, parseOutputFile, runAction } from '../helpers/action.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { packFixture, push, pushError } from '../helpers/push.js';
-import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+import { startProxiedRegistry, stopProxiedRegistry } from '../helpers/proxied-registry.js';
+import type { RegistryFixture } from '../helpers/registry.js';
 
 let reg: RegistryFixture;
 let proxy: FaultProxy;
 let work: string;
 
 beforeAll(async () => {
-  reg = await startRegistry({ auth: 'token' });
-  proxy = await startFaultProxy(reg.url);
-  work = mkdtempSync(join(tmpdir(), 'concurrency-'));
+  ({ reg, proxy, work } = await startProxiedRegistry('concurrency-'));
 });
-afterAll(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => stopProxiedRegistry({ reg, proxy, work }));
 
 async function tagExists(repository: string, tag: string): Promise<boolean> {
   const token = await fetch(`${reg.tokenServer?.url}/token?service=test-registry&scope=repository:${repository}:pull`, {

@@ -3,30 +3,24 @@
 // the CLI as the runner masks them for the action, no success outputs from a failed run, temporary files
 // under RUNNER_TEMP.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION, CLI, cleanEnv, errorLines, FIXTURE_MODULE, inputEnv, parseOutputFile, runAction, runNode } from '../helpers/action.js';
 import { expectNoSecrets } from '../helpers/consumer.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
+import { startProxiedRegistry, stopProxiedRegistry } from '../helpers/proxied-registry.js';
+import type { RegistryFixture } from '../helpers/registry.js';
 
 let reg: RegistryFixture;
 let proxy: FaultProxy;
 let work: string;
 
 beforeAll(async () => {
-  reg = await startRegistry({ auth: 'token' });
-  proxy = await startFaultProxy(reg.url);
-  work = mkdtempSync(join(tmpdir(), 'log-safety-'));
+  ({ reg, proxy, work } = await startProxiedRegistry('log-safety-'));
 });
 afterEach(() => proxy?.clearRules());
-afterAll(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => stopProxiedRegistry({ reg, proxy, work }));
 
 const creds = () => ({ username: reg.username as string, password: reg.password as string });
 const homeEnv = () => ({ HOME: work, DOCKER_CONFIG: join(work, 'docker') });
