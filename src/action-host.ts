@@ -3,14 +3,20 @@ import * as core from '@actions/core';
 import { InputError } from './errors.js';
 import { printableHost, type Host } from './host.js';
 import { RegistryError } from './registry/errors.js';
-import { RetriesExhausted } from './registry/retry.js';
+
+// The same secret reaches the host from the inputs, the options and the credential lookup: mask it once.
+const masked = new Set<string>();
 
 // Every message is made printable first: see printableHost.
 export const actionHost: Host = printableHost({
   info: (m) => core.info(m),
   // Every warning is an annotation with a title; retries and other registry notices share one.
   warning: (m, title) => core.warning(m, { title: title ?? 'wasm-image-action' }),
-  setSecret: (v) => core.setSecret(v),
+  setSecret: (v) => {
+    if (masked.has(v)) return;
+    masked.add(v);
+    core.setSecret(v);
+  },
   setOutput: (n, v) => core.setOutput(n, v),
   writeSummary: async (md) => {
     if (!process.env.GITHUB_STEP_SUMMARY) return;
@@ -22,6 +28,7 @@ export const actionHost: Host = printableHost({
 /** The failure annotation's title says what kind of failure it is. */
 export function failureTitle(err: unknown): string {
   if (err instanceof InputError) return `Invalid input: ${err.input}`;
-  if (err instanceof RegistryError || err instanceof RetriesExhausted) return 'Push failed';
+  // RetriesExhausted is a RegistryError too.
+  if (err instanceof RegistryError) return 'Push failed';
   return 'wasm-image-action failed';
 }

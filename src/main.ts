@@ -365,7 +365,7 @@ export async function run(): Promise<void> {
     // Mask secrets before anything else can print them.
     for (const name of ['password', 'github-token']) {
       const value = core.getInput(name);
-      if (value) core.setSecret(value);
+      if (value) actionHost.setSecret(value);
     }
     await runJob(await actionOptions(), actionHost, cancel.signal);
   } catch (err) {

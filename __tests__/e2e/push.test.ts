@@ -79,6 +79,10 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
     );
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expectNoSecretsIn(run.stdout, run.stderr, JSON.stringify(run.outputs), run.summary);
+    // Each secret is masked, and masked once, though inputs, options and the credential lookup all name it.
+    for (const secret of [githubToken, ...(reg.password ? [reg.password] : [])]) {
+      expect(run.stdout.split('\n').filter((l) => l === `::add-mask::${secret}`)).toHaveLength(1);
+    }
     expect(JSON.parse(run.outputs.tags)).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
     expect(run.outputs.image).toBe(`${repo}@${run.outputs.digest}`);
     expect(jsonAs<MetadataJson>(run.outputs.metadata).pushed).toEqual([`${repo}:1.0.0`, `${repo}:latest`]);
