@@ -128,6 +128,21 @@ describe('image source', () => {
     });
   });
 
+  it('refuses a from-image with user info without repeating the password', () => {
+    for (const input of ['bob:s3cretpw@ghcr.io/a/b:1', `bob:s3cretpw@ghcr.io/a/b@${DIGEST}`]) {
+      const error = (() => {
+        try {
+          parseOptions(runnerGet({ 'from-image': input, tags: 'ghcr.io/a/b:2' }), {});
+        } catch (err) {
+          return err as Error;
+        }
+        throw new Error('accepted');
+      })();
+      expect(error.message).toMatch(/^Input `from-image`: .*has credentials in it/);
+      expect(error.message).not.toContain('s3cretpw');
+    }
+  });
+
   it('binds username and password to the from-image source registry when registry names it', () => {
     const inputs = { 'from-image': `quay.io/acme/f@${DIGEST}`, tags: 'ghcr.io/acme/f:1.2.0', username: 'u', password: 'p' };
     expect(parseOptions(runnerGet({ ...inputs, registry: 'quay.io' }), {}).registry).toBe('quay.io');

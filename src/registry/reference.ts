@@ -71,7 +71,8 @@ const DIGEST_SUFFIX = /@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9
  * Refuses `user:password@host/...` (with or without a scheme), showing the user info as `***`. Any '@'
  * that does not start a trailing digest, and is not inside a leading `[IPv6%zone]`, is taken as user info.
  */
-function refuseUserInfo(ref: string): void {
+/** Refuses a reference with user info before any message can quote it: it may hold a password. */
+export function refuseUserInfo(ref: string): void {
   const digest = DIGEST_SUFFIX.exec(ref)?.[0] ?? '';
   const name = ref.slice(0, ref.length - digest.length);
   const at = name.lastIndexOf('@');

@@ -11,7 +11,9 @@ import { imageBlobs, type BlobSource, type Descriptor, type Digest, type Image }
 import { RegistryClient, type Logger } from '../registry/client.js';
 import { credentialLookup, secretsOf, type CredentialInputs } from '../registry/credentials.js';
 import { RegistryError, unexpectedResponse } from '../registry/errors.js';
-import { parseReference, ReferenceError, type ImageReference } from '../registry/reference.js';
+import { atMost } from '../registry/http.js';
+import { proxySecrets } from '../registry/proxy.js';
+import { parseReference, ReferenceError, refuseUserInfo, type ImageReference } from '../registry/reference.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../registry/retry.js';
 import { imageFromManifest, ManifestProblem } from './manifest.js';
 
@@ -28,6 +30,12 @@ export const MANIFEST_ACCEPT = [MediaType.ociManifest, MediaType.dockerManifest,
 export function parseDigestReference(input: string, name = 'from-image'): DigestReference {
   const at = input.trim().lastIndexOf('@');
   const digest = at === -1 ? '' : input.trim().slice(at + 1);
+  try {
+    refuseUserInfo(input.trim());
+  } catch (err) {
+    if (err instanceof ReferenceError) throw new InputError(name, err.message);
+    throw err;
+  }
   if (!/^sha256:[a-f0-9]{64}$/.test(digest)) {
     throw new InputError(
       name,
@@ -56,6 +64,7 @@ export interface SourceOptions {
 export async function sourceClient(ref: ImageReference, opts: SourceOptions): Promise<RegistryClient> {
   const lookupInputs = { ...opts.credentials, env: opts.credentials.env ?? process.env, warn: (m: string) => opts.log.warning(m) };
   // Looked up on the first challenge, as for targets; every secret is masked before it could be printed.
+  for (const secret of proxySecrets()) opts.mask(secret);
   const credentials = credentialLookup(ref.registry, lookupInputs, (found) => {
     for (const secret of secretsOf(found)) opts.mask(secret);
   });
@@ -108,7 +117,8 @@ export async function downloadBlob(client: RegistryClient, repository: string, d
     // Each attempt starts the file and the hash afresh, so a retried download never counts bytes twice.
     consume: async (stream) => {
       const counter = new HashCounter();
-      await pipeline(stream, counter, createWriteStream(path));
+      // Bytes past the descriptor's size are an error at once: an endless body must not fill the disk.
+      await pipeline(stream, atMost(d.size, `blob ${d.digest}`), counter, createWriteStream(path));
       got = counter.digest();
       size = counter.bytes;
     },
