@@ -102,6 +102,13 @@ const CASES: Case[] = [
     attempts: { path: /^\/token/, count: RETRIES + 1 },
   },
   {
+    // Not a hostile answer but a busy one (auth.docker.io answers 503 at times): retried like the registry.
+    name: 'a token endpoint answering 503',
+    rules: () => [tokenChallenge(), always({ path: /^\/token/ }, { kind: 'status', status: 503 })],
+    message: /authenticating to 127\.0\.0\.1:\d+ failed after \d+ attempts: getting a token on 127\.0\.0\.1:\d+ failed: HTTP 503/,
+    attempts: { path: /^\/token/, count: RETRIES + 1 },
+  },
+  {
     name: 'an endless token answer (over the 1 MiB cap)',
     rules: () => [tokenChallenge(), always({ path: /^\/token/ }, flood())],
     message: /answered GET \/token \(HTTP 200\) with a body over 1 MiB, the most read for such an answer; stopped reading/,

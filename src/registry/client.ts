@@ -140,7 +140,15 @@ export class RegistryClient {
       this.opts.retry,
       (m) => this.opts.log.warning(m),
       async () => {
-        await this.auth.authorization(scopes);
+        try {
+          await this.auth.authorization(scopes);
+        } catch (err) {
+          // A token service that is busy or down for a moment (429, 5xx) is retried like the registry itself.
+          if (err instanceof RegistryError && !(err instanceof RetriesExhausted) && isRetryableStatus(err.status)) {
+            return { retry: err.message };
+          }
+          throw err;
+        }
         return { done: undefined };
       },
       this.opts.signal,
