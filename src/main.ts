@@ -152,7 +152,6 @@ function warnNotEnvoy(host: Host): void {
 
 /** Module facts of an existing image, where its module is on disk here. */
 async function existingFacts(image: Image, options: Options, host: Host, workDir: string): Promise<SourcedImage> {
-  if (image.variant === 'wasm') warnNotEnvoy(host);
   const facts = await moduleFacts(image, workDir);
   if (facts) reportModule(facts.module, options, host, image.variant);
   return { image, facts, cacheHit: undefined };
@@ -165,6 +164,7 @@ async function prepareLayout(options: Options, host: Host, workDir: string, dir:
     host.info(`${img.variant} image ${img.manifestDescriptor.digest} from the OCI layout ${dir}`);
     return img;
   });
+  if (image.variant === 'wasm') warnNotEnvoy(host);
   const sourced = await existingFacts(image, options, host, workDir);
   return () => Promise.resolve(sourced);
 }
@@ -172,7 +172,7 @@ async function prepareLayout(options: Options, host: Host, workDir: string, dir:
 /** An image in a registry: within one registry every blob is mounted; a layout or another registry needs the bytes here. */
 function prepareRegistryImage(options: Options, host: Host, workDir: string, source: SourceOptions, from: DigestReference): Finish {
   const { ref, digest } = from;
-  const read = async (download: boolean): Promise<SourcedImage> => {
+  const read = async (download: boolean, retry = false): Promise<SourcedImage> => {
     const image = await host.group('Read image', async () => {
       const client = await sourceClient(ref, source);
       const img = await readRegistryImage(client, from, { download, workDir });
@@ -181,8 +181,10 @@ function prepareRegistryImage(options: Options, host: Host, workDir: string, sou
       );
       return img;
     });
+    // Once per run: a refused mount reads the image a second time.
+    if (image.variant === 'wasm' && !retry) warnNotEnvoy(host);
     const sourced = await existingFacts(image, options, host, workDir);
-    return download ? sourced : { ...sourced, withBytes: () => read(true) };
+    return download ? sourced : { ...sourced, withBytes: () => read(true, true) };
   };
   return () => read(options.ociLayout !== undefined || !options.push || options.tags.some((t) => t.host !== ref.host));
 }
