@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { printableHost, type Host } from './host.js';
 import { InputError } from './errors.js';
-import { INPUT_DEFAULTS, parseList, parseOptions } from './inputs.js';
+import { parseList, parseOptions, parseRequestTimeoutMs, parseRetries } from './inputs.js';
 import { parseJson } from './json.js';
 import { printable } from './log-text.js';
 import { runJob } from './main.js';
@@ -273,8 +273,8 @@ async function remoteCommand(command: 'inspect' | 'verify', ref: string, inputs:
     const opts: SourceOptions = {
       credentials: { username, password, githubToken: process.env.GITHUB_TOKEN, githubActor: process.env.GITHUB_ACTOR },
       insecureRegistries: parseList(get('insecure-registries')),
-      retry: { retries: Number(get('retries') || INPUT_DEFAULTS.retries) },
-      timeoutMs: Number(get('request-timeout') || INPUT_DEFAULTS['request-timeout']) * 1000,
+      retry: { retries: parseRetries(get('retries')) },
+      timeoutMs: parseRequestTimeoutMs(get('request-timeout')),
       log: { info: (m) => stderrHost.info(m), warning: (m) => stderrHost.warning(m) },
       mask: (secret) => masker.add(secret),
     };

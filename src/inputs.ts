@@ -131,6 +131,16 @@ function parseInteger(input: string, value: string, min: number, max: number, wh
   return Number(value);
 }
 
+/** `retries`, shared with the CLI's inspect and verify. */
+export function parseRetries(value: string): number {
+  return parseInteger('retries', value || (INPUT_DEFAULTS.retries ?? ''), 0, 20, 'a retry count');
+}
+
+/** `request-timeout` in ms, shared with the CLI's inspect and verify. */
+export function parseRequestTimeoutMs(value: string): number {
+  return parseInteger('request-timeout', value || (INPUT_DEFAULTS['request-timeout'] ?? ''), 1, 3600, 'a number of seconds') * 1000;
+}
+
 function parseReferences(input: string, value: string): ImageReference[] {
   return parseList(value).map((entry) => {
     try {
@@ -392,8 +402,8 @@ function parsePushTarget(read: Read, source: ImageSource) {
     registry: credentialRegistry(parseRegistry(read('registry')), username, tags, push, source),
     githubToken: read('github-token'),
     insecureRegistries: parseHosts('insecure-registries', read('insecure-registries')),
-    retries: parseInteger('retries', read('retries'), 0, 20, 'a retry count'),
-    requestTimeoutMs: parseInteger('request-timeout', read('request-timeout'), 1, 3600, 'a number of seconds') * 1000,
+    retries: parseRetries(read('retries')),
+    requestTimeoutMs: parseRequestTimeoutMs(read('request-timeout')),
     mountFrom,
   };
 }

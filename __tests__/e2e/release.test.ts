@@ -207,6 +207,25 @@ describe('from-image', () => {
     }
   });
 
+  it('a blob download that goes on past its size stops at once with one error, filling no disk', async () => {
+    const proxy = await startFaultProxy(source.url);
+    try {
+      // An endless body: without a cap at the descriptor's size the copy would write until the disk is full.
+      const endless = { kind: 'drip', chunk: 'x'.repeat(64 * 1024), everyMs: 0 } as const;
+      proxy.addRule({ match: { method: 'GET', path: /\/blobs\/sha256:/ }, fault: endless, times: Infinity });
+      const run = await action({
+        'from-image': `${proxy.host}/ci/filter@${pushed.digest}`,
+        tags: `${target.host}/promoted/endless:1`,
+        retries: '0',
+        ...targetCreds(),
+      });
+      expect(run.code).toBe(1);
+      expect(errorLines(run)).toEqual([expect.stringMatching(/sent more than the \d+ bytes of blob sha256:[a-f0-9]{64}; stopped reading/)]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('a registry that refuses to mount gets the blobs uploaded instead, with a warning', async () => {
     const proxy = await startFaultProxy(source.url);
     try {
@@ -301,6 +320,10 @@ describe('from-image', () => {
     expect(noCredentials.stderr).toContain(
       'no credentials were found: pass --username and --password-stdin (and --registry, when the tags name several registries), log in first with docker login, or for ghcr.io set GITHUB_TOKEN',
     );
+    const badRetries = await cli(['inspect', `${repo}:1`, '--retries', 'x']);
+    expect(badRetries.stderr).toContain('wasm-image: error: --retries: "x" is not a retry count; use a whole number from 0 to 20');
+    const badTimeout = await cli(['verify', `${repo}:1`, '--request-timeout', '0']);
+    expect(badTimeout.stderr).toContain('wasm-image: error: --request-timeout: "0" is not a number of seconds');
     const platformWithOci = await cli(['build', '--wasm', FIXTURE_MODULE, '--variant', 'oci', '--platform', 'linux/arm64']);
     expect(platformWithOci.stderr).toMatch(/^wasm-image: error: --platform: .*--variant compat/m);
   });
