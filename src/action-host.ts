@@ -1,5 +1,5 @@
 // The runner's side of the Host seam: log, outputs, secrets and summary through @actions/core.
-import * as core from '@actions/core';
+import * as core from '#actions-core';
 import { InputError } from './errors.js';
 import { printableHost, type Host } from './host.js';
 import { RegistryError } from './registry/errors.js';

@@ -1,5 +1,5 @@
 // Wiring only: options → module check → image → layout / registry → outputs and summary.
-import * as core from '@actions/core';
+import * as core from '#actions-core';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -6,6 +6,7 @@ import type { Credentials } from './credentials.js';
 import { describeAnswer, refusedThroughRetries, RegistryError, unexpectedResponse } from './errors.js';
 import { NetworkError, send, type HttpResponse, type RequestBody } from './http.js';
 import { isLoopbackHost } from './reference.js';
+import { isNotTls, probeTls } from './tls-probe.js';
 import { isRetryableStatus, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
 
 export interface Logger {
@@ -37,10 +38,6 @@ export interface ClientRequest {
   consume?: (res: IncomingMessage) => Promise<void>;
 }
 
-// What a TLS handshake with a plain-HTTP server looks like: the server's HTTP answer read as a TLS record,
-// or the connection dropped before the handshake finished.
-const NOT_TLS =
-  /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|wrong version number|packet length too long|EPROTO|before secure TLS connection was established/;
 export class RegistryClient {
   readonly host: string;
   private base: URL | undefined;
@@ -112,24 +109,28 @@ export class RegistryClient {
         // A registry answers `{}` here; anything large is not a registry.
         maxBodyBytes: 64 * 1024,
       });
+    // A host that may be plain HTTP is asked cheaply first; only a definite "not TLS" skips the HTTPS attempt.
+    const plain = this.insecureAllowed && (await probeTls(this.host, this.opts.timeoutMs, this.opts.signal)) === 'plain';
     try {
-      const res = await get('https');
-      this.base = new URL(`https://${this.host}`);
-      return res;
+      if (!plain) {
+        const res = await get('https');
+        this.base = new URL(`https://${this.host}`);
+        return res;
+      }
     } catch (err) {
-      if (!(err instanceof NetworkError) || !(NOT_TLS.test(err.code) || NOT_TLS.test(err.message))) throw err;
+      if (!(err instanceof NetworkError) || !isNotTls(err)) throw err;
       if (!this.insecureAllowed) {
         throw new RegistryError(
           `${this.host} does not speak HTTPS (${err.message.trim()}); if it is a plain-HTTP registry you trust, add it to insecure-registries`,
           0,
         );
       }
-      // As docker does for insecure registries: HTTPS first, plain HTTP only when the server has no TLS.
-      const res = await get('http');
-      this.base = new URL(`http://${this.host}`);
-      this.opts.log.info(`${this.host} has no TLS; using plain HTTP (insecure registry)`);
-      return res;
     }
+    // As docker does for insecure registries: HTTPS first, plain HTTP only when the server has no TLS.
+    const res = await get('http');
+    this.base = new URL(`http://${this.host}`);
+    this.opts.log.info(`${this.host} has no TLS; using plain HTTP (insecure registry)`);
+    return res;
   }
 
   /** Fetches (and caches) the token for `scopes` ahead of the first request that needs it. */

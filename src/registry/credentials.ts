@@ -5,7 +5,6 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { getExecOutput } from '@actions/exec';
 import { asObject, jsonObject, parseJson, stringField, stringRecord, type JsonObject } from '../json.js';
 
 export type CredentialSource = 'inputs' | 'docker-config' | 'credential-helper' | 'github-token' | 'anonymous';
@@ -119,6 +118,8 @@ const NOT_FOUND = /credentials not found/i;
 
 /** Runs `docker-credential-<helper> get`; undefined when the helper has no entry for the server. */
 async function defaultRunHelper(helper: string, serverUrl: string): Promise<string | undefined> {
+  // Loaded only when a docker config names a helper: most runs never start one.
+  const { getExecOutput } = await import('@actions/exec');
   let result;
   try {
     result = await getExecOutput(`docker-credential-${helper}`, ['get'], {
