@@ -69,16 +69,16 @@ describe('proxyFor', () => {
 });
 
 describe('proxyRoute', () => {
-  it('tunnels https and forwards http, naming the proxy without its user info', () => {
+  it('tunnels https and forwards http, naming the proxy without its user info', async () => {
     setEnv({ HTTPS_PROXY: 'http://user:p%40ss@proxy.corp:3128', HTTP_PROXY: 'http://proxy.corp:8080' });
-    const tunnel = proxyRoute(new URL('https://ghcr.io/v2/'), 1000);
+    const tunnel = await proxyRoute(new URL('https://ghcr.io/v2/'), 1000);
     expect(tunnel).toMatchObject({ proxy: 'http://proxy.corp:3128', variable: 'HTTPS_PROXY', authenticated: true });
     expect(tunnel?.agent).toBeInstanceOf(HttpsProxyAgent);
-    const forward = proxyRoute(new URL('http://registry.corp:5000/v2/'), 1000);
+    const forward = await proxyRoute(new URL('http://registry.corp:5000/v2/'), 1000);
     expect(forward).toMatchObject({ proxy: 'http://proxy.corp:8080', variable: 'HTTP_PROXY', authenticated: false });
     expect(forward?.agent).toBeInstanceOf(HttpProxyAgent);
     // One agent per proxy, so connections are shared.
-    expect(proxyRoute(new URL('https://quay.io/v2/'), 1000)?.agent).toBe(tunnel?.agent);
+    expect((await proxyRoute(new URL('https://quay.io/v2/'), 1000))?.agent).toBe(tunnel?.agent);
   });
 
   it('lists proxy passwords (raw and decoded) for masking', () => {

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as lite from '../src/workflow-commands.js';
 import { ROOT } from './helpers/action.js';
 
-type Api = Pick<typeof core, 'getInput' | 'info' | 'warning' | 'error' | 'setSecret' | 'setOutput' | 'group'>;
+type Api = Pick<typeof lite, 'getInput' | 'info' | 'warning' | 'error' | 'setSecret' | 'setOutput' | 'group'>;
 
 /** What `use` writes to stdout and to the GITHUB_OUTPUT file, with the random heredoc delimiters named alike. */
 async function written(api: Api, use: (api: Api) => Promise<void>): Promise<{ stdout: string; output: string }> {

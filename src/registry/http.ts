@@ -152,14 +152,13 @@ export function getHeader(res: HttpResponse, name: string): string | undefined {
   return header(res.headers, name);
 }
 
-function once(req: HttpRequest, deadline: ProgressDeadline): Promise<HttpResponse> {
+function once(req: HttpRequest, deadline: ProgressDeadline, route: ProxyRoute | undefined): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const { url } = req;
     const isHttps = url.protocol === 'https:';
     const headers: Record<string, string> = { 'User-Agent': 'wasm-image-action', ...req.headers };
     if (req.body || ['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = String(bodyLength(req.body));
     const send = isHttps ? httpsRequest : httpRequest;
-    const route = proxyRoute(url, req.timeoutMs);
     let settled = false;
     // Why this side stopped the request (timeout, deadline, cap): reported instead of the reset it causes.
     let reason: NetworkError | undefined;
@@ -331,10 +330,10 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   const deadline = new ProgressDeadline(req.timeoutMs);
   const maxRedirects = req.maxRedirects ?? 5;
   for (let hop = 0; ; hop++) {
-    const res = await once(current, deadline);
+    const route = await proxyRoute(current.url, current.timeoutMs);
+    const res = await once(current, deadline, route);
     // A forwarding proxy's 407 (no registry answers it): the proxy wants credentials.
-    const route = res.status === 407 ? proxyRoute(current.url, current.timeoutMs) : undefined;
-    if (route) throw proxyRefusal(route, current.url, 407, false);
+    if (route && res.status === 407) throw proxyRefusal(route, current.url, 407, false);
     const location = getHeader(res, 'location');
     if (!REDIRECTS.has(res.status) || !location || maxRedirects === 0) return res;
     if (hop >= maxRedirects) {

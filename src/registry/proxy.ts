@@ -3,10 +3,7 @@
 // https goes through a CONNECT tunnel (the proxy sees only host:port, never a header), http in absolute
 // form; both send Proxy-Authorization from the proxy URL's user info.
 import type { Agent } from 'node:http';
-import type { Socket } from 'node:net';
 import { getProxyUrl } from '@actions/http-client/lib/proxy';
-import { HttpProxyAgent } from 'http-proxy-agent';
-import { HttpsProxyAgent } from 'https-proxy-agent';
 
 export interface ProxyRoute {
   agent: Agent;
@@ -18,72 +15,7 @@ export interface ProxyRoute {
   authenticated: boolean;
 }
 
-const TUNNEL_OPTIONS = { keepAlive: true, maxSockets: 16 };
-// A forwarding proxy may close the client connection after each answer without saying so (tinyproxy
-// does): reusing it would fail the next request, so forwarded requests ask for `Connection: close`.
-const FORWARD_OPTIONS = { keepAlive: false, maxSockets: 16 };
 const agents = new Map<string, Agent>();
-
-/**
- * Bounds how long reaching the proxy may take (TCP connect, and for a tunnel the CONNECT answer): until
- * then the request has no socket, so its own inactivity timeout cannot fire, and a proxy that accepts but
- * never answers would hold the run forever. The agents open their socket synchronously inside
- * `connect`, so a per-call abort signal is lent to it through `connectOpts`.
- */
-async function withDeadline(
-  agent: { connectOpts: HttpsProxyAgent<string>['connectOpts'] },
-  timeoutMs: number,
-  proxy: string,
-  connect: () => Promise<Socket>,
-): Promise<Socket> {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  const shared = agent.connectOpts;
-  agent.connectOpts = { ...shared, signal: abort.signal };
-  let pending: Promise<Socket>;
-  try {
-    pending = connect();
-  } finally {
-    agent.connectOpts = shared;
-  }
-  try {
-    return await pending;
-  } catch (err) {
-    if (!abort.signal.aborted) throw err;
-    throw Object.assign(new Error(`the proxy ${proxy} did not answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-type TunnelConnect = Parameters<HttpsProxyAgent<string>['connect']>;
-type ForwardConnect = Parameters<HttpProxyAgent<string>['connect']>;
-
-class TunnelAgent extends HttpsProxyAgent<string> {
-  constructor(
-    proxy: string,
-    private readonly timeoutMs: number,
-    private readonly shown: string,
-  ) {
-    super(proxy, TUNNEL_OPTIONS);
-  }
-  override connect(...args: TunnelConnect): Promise<Socket> {
-    return withDeadline(this, this.timeoutMs, this.shown, () => super.connect(...args));
-  }
-}
-
-class ForwardAgent extends HttpProxyAgent<string> {
-  constructor(
-    proxy: string,
-    private readonly timeoutMs: number,
-    private readonly shown: string,
-  ) {
-    super(proxy, FORWARD_OPTIONS);
-  }
-  override connect(...args: ForwardConnect): Promise<Socket> {
-    return withDeadline(this, this.timeoutMs, this.shown, () => super.connect(...args));
-  }
-}
 
 /**
  * The proxy URL for `url` (undefined: go direct), after NO_PROXY and the loopback rule. A value without a
@@ -103,7 +35,7 @@ export function proxyFor(url: URL): URL | undefined {
 }
 
 /** The agent that routes `url` through its proxy (reaching it within `timeoutMs`), or undefined when it goes direct. */
-export function proxyRoute(url: URL, timeoutMs: number): ProxyRoute | undefined {
+export async function proxyRoute(url: URL, timeoutMs: number): Promise<ProxyRoute | undefined> {
   const proxyUrl = proxyFor(url);
   if (!proxyUrl) return undefined;
   const secure = url.protocol === 'https:';
@@ -112,7 +44,8 @@ export function proxyRoute(url: URL, timeoutMs: number): ProxyRoute | undefined 
   const key = `${secure ? 'tunnel' : 'forward'} ${timeoutMs} ${proxyUrl.href}`;
   let agent = agents.get(key);
   if (!agent) {
-    agent = secure ? new TunnelAgent(proxyUrl.href, timeoutMs, shown) : new ForwardAgent(proxyUrl.href, timeoutMs, shown);
+    const { createProxyAgent } = await import('./proxy-agents.js');
+    agent = createProxyAgent(secure, proxyUrl.href, timeoutMs, shown);
     agents.set(key, agent);
   }
   return {

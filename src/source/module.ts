@@ -5,7 +5,6 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { extract } from 'tar-stream';
 import { hashFile } from '../image/digest.js';
 import { FileName, MAX_MODULE_BYTES } from '../image/mediatypes.js';
 import type { Digest, Image } from '../image/types.js';
@@ -27,6 +26,8 @@ export function moduleSummary(facts: ModuleFacts | undefined) {
 /** Unpacks the first entry named plugin.wasm (what consumers take) from a compat layer into `target`. */
 async function unpackPlugin(layerPath: string, target: string): Promise<boolean> {
   let found = false;
+  // tar-stream only for a compat image read back: a push that builds its image never needs it.
+  const { extract } = await import('tar-stream');
   const tar = extract();
   tar.on('entry', (header, stream, next) => {
     const mine = !found && header.type === 'file' && basename(header.name) === FileName.compatModule;
