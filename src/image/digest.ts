@@ -24,22 +24,27 @@ export class HashCounter extends Transform {
 }
 
 /**
- * Digest and size of a file, read into one reused buffer: constant memory, and no garbage for the GC to
- * lag behind on (a read stream allocates a new buffer per chunk).
+ * Digest and size of a file, read into two reused buffers: the next chunk is read while the current one is
+ * hashed, so the disk and the hash overlap. Constant memory, and no garbage for the GC to lag behind on (a
+ * read stream allocates a new buffer per chunk).
  */
 export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
   const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(1 << 20);
+  const buffers = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)] as const;
   const fh = await open(path, 'r');
   let size = 0;
   try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buffer, 0, buffer.length, size);
+    let pending = fh.read(buffers[0], 0, buffers[0].length, 0);
+    for (let i = 0; ; i ^= 1) {
+      const { bytesRead } = await pending;
       if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
+      const next = buffers[i ^ 1];
+      pending = fh.read(next, 0, next.length, size + bytesRead);
+      hash.update(buffers[i].subarray(0, bytesRead));
       size += bytesRead;
     }
   } finally {
+    // close() waits for a read still in flight.
     await fh.close();
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
