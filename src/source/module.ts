@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { hashFile } from '../image/digest.js';
+import { HashCounter } from '../image/digest.js';
 import { FileName, MAX_MODULE_BYTES } from '../image/mediatypes.js';
 import type { Digest, Image } from '../image/types.js';
 import { inspectModuleFile, type ModuleInfo } from '../wasm/inspect.js';
@@ -23,11 +23,15 @@ export function moduleSummary(facts: ModuleFacts | undefined) {
   return { ...facts.wasm, kind, proxyAbi, imports, exports };
 }
 
-/** Unpacks the first entry named plugin.wasm (what consumers take) from a compat layer into `target`. */
-async function unpackPlugin(layerPath: string, target: string): Promise<boolean> {
+/**
+ * Unpacks the first entry named plugin.wasm (what consumers take) from a compat layer into `target`, hashing
+ * it on the way; undefined when there is none.
+ */
+async function unpackPlugin(layerPath: string, target: string): Promise<ModuleFacts['wasm'] | undefined> {
   let found = false;
   // tar-stream only for a compat image read back: a push that builds its image never needs it.
   const { extract } = await import('tar-stream');
+  const counter = new HashCounter();
   const tar = extract();
   tar.on('entry', (header, stream, next) => {
     const mine = !found && header.type === 'file' && basename(header.name) === FileName.compatModule;
@@ -37,22 +41,26 @@ async function unpackPlugin(layerPath: string, target: string): Promise<boolean>
       return;
     }
     found = true;
-    pipeline(stream, createWriteStream(target)).then(() => next(), next);
+    pipeline(stream, counter, createWriteStream(target)).then(() => next(), next);
   });
   await pipeline(createReadStream(layerPath), createGunzip(), tar as unknown as Writable);
-  return found;
+  return found ? { digest: counter.digest(), size: counter.bytes } : undefined;
 }
 
-/** Module digest, size and inspection, when the image's module layer is a file here; undefined otherwise. */
+/**
+ * Module digest, size and inspection, when the image's module layer is a file here; undefined otherwise.
+ * Every source checks a layer file against its descriptor before this (layout read, download), so a raw
+ * module's digest is its layer's and the file is not read again to hash it.
+ */
 export async function moduleFacts(image: Image, workDir: string): Promise<ModuleFacts | undefined> {
   const { module } = manifestVariant(image.manifest);
   const layer = image.layers.find((l) => l.descriptor.digest === module.digest);
   if (layer?.source.kind !== 'file') return undefined;
-  let path = layer.source.path;
-  if (image.variant === 'compat') {
-    path = join(workDir, FileName.compatModule);
-    if (!(await unpackPlugin(layer.source.path, path))) return undefined;
+  if (image.variant !== 'compat') {
+    const { digest, size } = layer.descriptor;
+    return { wasm: { digest, size }, module: await inspectModuleFile(layer.source.path) };
   }
-  const wasm = await hashFile(path);
-  return { wasm, module: await inspectModuleFile(path) };
+  const path = join(workDir, FileName.compatModule);
+  const wasm = await unpackPlugin(layer.source.path, path);
+  return wasm && { wasm, module: await inspectModuleFile(path) };
 }
