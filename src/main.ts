@@ -261,13 +261,48 @@ function pushSettings(options: Options, host: Host, common: SourceOptions): Push
   };
 }
 
-/** Authentication ran while packaging; its log lines appear in their own group once it is awaited. */
-async function replayed(connection: Promise<Registry[]>, log: BufferedLog): Promise<Registry[]> {
-  try {
-    return await connection;
-  } finally {
-    log.replay();
-  }
+/**
+ * The connection to the target registries. Credentials, ping and tokens change nothing anywhere, so they run
+ * in the background while the image is packaged or read; a failure there is reported only when the push
+ * awaits it, after any failure of the image, which the user sees first.
+ */
+interface Connecting {
+  /** Starts connecting, once. */
+  start(): void;
+  /** The registries, the connection's log lines replayed in their own group. */
+  registries(): Promise<Registry[]>;
+  /** Stops a connection the push will not use, and waits until its requests have ended. */
+  cancel(): Promise<void>;
+}
+
+function connecting(tags: Options['tags'], pushOptions: PushOptions, host: Host): Connecting {
+  const stop = new AbortController();
+  const log = new BufferedLog(host);
+  const signal = pushOptions.signal ? AbortSignal.any([pushOptions.signal, stop.signal]) : stop.signal;
+  let pending: Promise<Registry[]> | undefined;
+  const start = () => {
+    if (pending) return;
+    pending = connect(tags, { ...pushOptions, log, signal });
+    // Handled where it is awaited (registries, cancel), never an unhandled rejection meanwhile.
+    pending.catch(() => undefined);
+  };
+  return {
+    start,
+    registries: () => {
+      start();
+      return host.group('Authenticate', async () => {
+        try {
+          return await (pending as Promise<Registry[]>);
+        } finally {
+          log.replay();
+        }
+      });
+    },
+    cancel: async () => {
+      stop.abort();
+      await pending?.catch(() => undefined);
+    },
+  };
 }
 
 /**
@@ -294,13 +329,11 @@ async function publish(options: Options, host: Host, warnings: RunWarning[], sig
   const common = registrySettings(options, host, signal);
   const pushOptions = pushSettings(options, host, common);
   const workDir = await mkdtemp(join(tempRoot(), 'wasm-image-'));
+  const connection = pushOptions && connecting(options.tags, pushOptions, host);
   try {
     const finish = await prepareImage(options, host, workDir, common);
-    const connectLog = new BufferedLog(host);
-    // Credentials, ping and tokens change nothing anywhere, so they run while the image is packaged or read.
-    const connection = pushOptions ? connect(options.tags, { ...pushOptions, log: connectLog }) : undefined;
-    // A failure here is reported where the connection is awaited (after packaging), not as an unhandled rejection.
-    connection?.catch(() => undefined);
+    // Every local check passed: connect while the image is packaged (hashed) or read.
+    connection?.start();
     const sourced = await finish();
     const { image } = sourced;
 
@@ -310,7 +343,7 @@ async function publish(options: Options, host: Host, warnings: RunWarning[], sig
       host.info(`OCI layout written to ${options.ociLayout} (${refNames.join(', ')})`);
     }
 
-    const connected = pushOptions ? host.group('Authenticate', () => replayed(connection as Promise<Registry[]>, connectLog)) : undefined;
+    const connected = connection?.registries();
     const push = (img: Image) => pushImage(img, options.tags, { ...(pushOptions as PushOptions), connection: connected });
     const pushed = pushOptions ? await pushOrCopy(sourced, push, host) : undefined;
     const final = pushed?.sourced ?? sourced;
@@ -331,6 +364,10 @@ async function publish(options: Options, host: Host, warnings: RunWarning[], sig
     if (sourced.cacheHit === undefined) host.setOutput('cache-hit', 'false');
     if (options.summary) await host.writeSummary(summaryMarkdown(result));
     return result;
+  } catch (err) {
+    // No request outlives a failed run (packaging or a source read that failed while connecting).
+    await connection?.cancel();
+    throw err;
   } finally {
     closeIdleConnections();
     await rm(workDir, { recursive: true, force: true });
