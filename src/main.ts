@@ -278,11 +278,13 @@ interface Connecting {
 function connecting(tags: Options['tags'], pushOptions: PushOptions, host: Host): Connecting {
   const stop = new AbortController();
   const log = new BufferedLog(host);
-  const signal = pushOptions.signal ? AbortSignal.any([pushOptions.signal, stop.signal]) : stop.signal;
+  // The run's own cancellation stops it too (AbortSignal.any needs Node 20.3).
+  if (pushOptions.signal?.aborted) stop.abort();
+  pushOptions.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   let pending: Promise<Registry[]> | undefined;
   const start = () => {
     if (pending) return;
-    pending = connect(tags, { ...pushOptions, log, signal });
+    pending = connect(tags, { ...pushOptions, log, signal: stop.signal });
     // Handled where it is awaited (registries, cancel), never an unhandled rejection meanwhile.
     pending.catch(() => undefined);
   };

@@ -23,6 +23,20 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse) => voi
   return `127.0.0.1:${await listenOnLoopback(server)}`;
 }
 
+/** A source registry whose manifest answer (a 404) waits until the target has seen a request. */
+async function failingSource(targetSeen: Promise<void>): Promise<string> {
+  return serve((req, res) => {
+    if (req.url === '/v2/') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    void targetSeen.then(() =>
+      res
+        .writeHead(404, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] })),
+    );
+  });
+}
+
+const SOURCE_ERROR = /src\/filter.*(404|MANIFEST_UNKNOWN|manifest unknown)/;
+
 describe('the background connection to the target registry', () => {
   it('ends with a run whose source read failed, which fails with the source error', async () => {
     // The target never answers: only the run's own cancellation ends its requests (the ping, and the
@@ -30,15 +44,7 @@ describe('the background connection to the target registry', () => {
     let pinged: () => void = () => undefined;
     const targetPinged = new Promise<void>((resolve) => (pinged = resolve));
     const target = await serve(() => pinged());
-    // The source answers its manifest only once the target connection is under way, then with a 404.
-    const source = await serve((req, res) => {
-      if (req.url === '/v2/') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-      void targetPinged.then(() =>
-        res
-          .writeHead(404, { 'Content-Type': 'application/json' })
-          .end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] })),
-      );
-    });
+    const source = await failingSource(targetPinged);
     const run = await runAction(
       {
         'from-image': `${source}/src/filter@sha256:${'a'.repeat(64)}`,
@@ -51,6 +57,23 @@ describe('the background connection to the target registry', () => {
     expect(run.code, run.stdout).toBe(1);
     const errors = errorLines(run);
     expect(errors, run.stdout).toHaveLength(1);
-    expect(errors[0]).toMatch(/src\/filter.*(404|MANIFEST_UNKNOWN|manifest unknown)/);
+    expect(errors[0]).toMatch(SOURCE_ERROR);
+  });
+
+  it('reports the source error, not the target failure met meanwhile', async () => {
+    let refused: () => void = () => undefined;
+    const targetRefused = new Promise<void>((resolve) => (refused = resolve));
+    // Not a registry: a 401 without a challenge fails the connection at once.
+    const target = await serve((_req, res) => {
+      res.writeHead(401).end();
+      refused();
+    });
+    const source = await failingSource(targetRefused);
+    const run = await runAction({ 'from-image': `${source}/src/filter@sha256:${'a'.repeat(64)}`, tags: `${target}/dst/filter:1` });
+    expect(run.code, run.stdout).toBe(1);
+    const errors = errorLines(run);
+    expect(errors, run.stdout).toHaveLength(1);
+    expect(errors[0]).toMatch(SOURCE_ERROR);
+    expect(run.stdout).not.toMatch(/answered 401/);
   });
 });
