@@ -49,11 +49,15 @@ describe('parseWwwAuthenticate', () => {
 
 describe('Authenticator token answers', () => {
   let answer = '';
+  let served = 0;
   const masked: string[] = [];
   let server: Server;
   let realm = '';
   beforeAll(async () => {
-    server = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(answer));
+    server = createServer((_req, res) => {
+      served++;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(answer);
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     realm = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`;
   });
@@ -88,6 +92,22 @@ describe('Authenticator token answers', () => {
       answer = body;
       await expect(authenticator(anonymous).authorization(['s'])).rejects.toThrow(/answered without a token/);
     }
+  });
+
+  it('shares one token fetch among concurrent requests for the same scopes; a failed one is asked again', async () => {
+    const a = authenticator(anonymous);
+    answer = '<html>';
+    served = 0;
+    const failed = await Promise.allSettled([a.authorization(['s']), a.authorization(['s'])]);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(served).toBe(1);
+    answer = JSON.stringify({ token: 'tok-shared', expires_in: 300 });
+    const got = await Promise.all([a.authorization(['s']), a.authorization(['s']), a.authorization(['other'])]);
+    expect(got).toEqual(['Bearer tok-shared', 'Bearer tok-shared', 'Bearer tok-shared']);
+    // One fetch for `s` (the failure was not cached) and one for `other`; the cached token needs none.
+    expect(served).toBe(3);
+    expect(await a.authorization(['s'])).toBe('Bearer tok-shared');
+    expect(served).toBe(3);
   });
 
   it('answers a Basic challenge with the base64 user:password', async () => {

@@ -106,6 +106,8 @@ export function pushScopes(repository: string, mountFrom: string[] = []): string
 export class Authenticator {
   private challenge: Challenge | undefined;
   private readonly tokens = new Map<string, CachedToken>();
+  /** Token fetches under way, by scope key: concurrent requests for the same scopes share one. */
+  private readonly pending = new Map<string, Promise<CachedToken>>();
   /** The credentials once looked up (undefined before the first challenge). */
   private resolved: Credentials | undefined;
 
@@ -152,9 +154,23 @@ export class Authenticator {
     const now = (this.ctx.now ?? Date.now)();
     const cached = this.tokens.get(key);
     if (cached && cached.expiresAt > now) return `Bearer ${cached.token}`;
-    const fresh = await this.fetchToken(c, scopes);
-    this.tokens.set(key, fresh);
-    return `Bearer ${fresh.token}`;
+    let fetching = this.pending.get(key);
+    if (!fetching) {
+      fetching = this.fetchToken(c, scopes).then(
+        (fresh) => {
+          this.pending.delete(key);
+          this.tokens.set(key, fresh);
+          return fresh;
+        },
+        (err: unknown) => {
+          // A failure is every waiter's, but the next request asks again.
+          this.pending.delete(key);
+          throw err;
+        },
+      );
+      this.pending.set(key, fetching);
+    }
+    return `Bearer ${(await fetching).token}`;
   }
 
   missingCredentials(scheme: string): RegistryError {
