@@ -125,6 +125,22 @@ describe.each(MODES)('$name registry', ({ name, auth, tls }) => {
     expect(second.stdout).toMatch(/0 blob\(s\) uploaded, 0 mounted, 2 already present/);
   });
 
+  if (auth === 'token') {
+    it('fetches one token per repository, for its uploads, manifests and verification alike', async () => {
+      const [one, two] = ['tokens/one', 'tokens/two'];
+      const before = reg.tokenServer?.requests.length ?? 0;
+      const tags = [`${reg.host}/${one}:1`, `${reg.host}/${one}:2`, `${reg.host}/${two}:1`].join('\n');
+      const run = await runAction({ wasm: FIXTURE_MODULE, variant: 'oci', tags, ...credInputs() }, { env });
+      expect(run.code, run.stdout).toBe(0);
+      expect(run.outputs.verified).toBe('true');
+      // The second repository mounts from the first, so its token also reads the first.
+      expect(reg.tokenServer?.requests.slice(before).map((r) => r.scope)).toEqual([
+        [`repository:${one}:pull,push`],
+        [`repository:${two}:pull,push`, `repository:${one}:pull`],
+      ]);
+    });
+  }
+
   if (auth !== 'none') {
     it('a wrong password fails with one clear line and creates no tag', async () => {
       const repo = `${reg.host}/denied/filter`;

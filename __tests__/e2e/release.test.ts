@@ -365,6 +365,33 @@ describe('from-image with a token registry', () => {
       { digest: run.outputs.digest, variant: 'oci', module: MODULE },
     );
   });
+
+  it('the CLI verifies with a pull token, reading the manifest once', async () => {
+    const env = { WASM_IMAGE_PASSWORD: reg.password as string };
+    const ref = `${reg.host}/cli/verified:1`;
+    const built = await action({
+      wasm: FIXTURE_MODULE,
+      variant: 'oci',
+      tags: ref,
+      username: reg.username as string,
+      password: reg.password as string,
+    });
+    expect(built.code, built.stdout).toBe(0);
+    const [tokens, log] = [reg.tokenServer?.requests.length ?? 0, reg.accessLog().length];
+    const verify = await cli(['verify', ref, '--username', reg.username as string], env);
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ digest: built.outputs.digest, variant: 'oci' });
+    // Verifying only reads: a pull scope is all it asks for.
+    expect(reg.tokenServer?.requests.slice(tokens).flatMap((r) => r.scope)).toEqual(['repository:cli/verified:pull']);
+    const reads = [
+      ...reg
+        .accessLog()
+        .slice(log)
+        .matchAll(/"(GET|HEAD) \/v2\/cli\/verified\/(manifests|blobs)\/[^ ]+ HTTP/g),
+    ].map((m) => `${m[1]} ${m[2]}`);
+    // The manifest by tag, then the config and the module layer (full: both downloaded).
+    expect(reads.sort()).toEqual(['GET blobs', 'GET blobs', 'GET manifests']);
+  });
 });
 
 describe('job summary of real runs', () => {

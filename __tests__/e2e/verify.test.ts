@@ -84,6 +84,33 @@ describe('post-push verification', () => {
     }
   });
 
+  it('light sends every read at once: the config and layer reads go out although the read-back fails', async () => {
+    const proxy = await startFaultProxy(reg.url);
+    try {
+      const packed = await packFixture('oci');
+      const { digest } = packed.image.manifestDescriptor;
+      const [config, module] = [packed.image.manifest.config.digest, packed.image.manifest.layers[1]?.digest as string];
+      proxy.addRule({
+        match: { method: 'GET', path: new RegExp(`/manifests/${digest}$`) },
+        fault: { kind: 'status', status: 404, body: '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"gone"}]}' },
+      });
+      let verifying = 0;
+      const { error } = await pushError(packed, [`${proxy.host}/verify/at-once:1`], {
+        verify: 'light',
+        group: (name, fn) => {
+          if (name === 'Verify') verifying = proxy.requests.length;
+          return fn();
+        },
+      });
+      // The read-back's failure is the one reported, whatever answered first.
+      expect(error.message).toMatch(/reading back verify\/at-once@sha256:\w+ .*HTTP 404/);
+      const sent = proxy.requests.slice(verifying).map((r) => `${r.method} ${r.path.replace(/^\/v2\/verify\/at-once\//, '')}`);
+      expect(sent.sort()).toEqual([`GET blobs/${config}`, `GET manifests/${digest}`, 'HEAD manifests/1', `HEAD blobs/${module}`].sort());
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('light fails when a layer is missing from the registry or has another size', async () => {
     const proxy = await startFaultProxy(reg.url);
     try {

@@ -97,6 +97,11 @@ export function checkTokenUrl(url: URL, registryHost: string, plainHttp: boolean
   );
 }
 
+/** The scope string for reading `repository`. */
+export function pullScopes(repository: string): string[] {
+  return [`repository:${repository}:pull`];
+}
+
 /** Scope strings for a push to `repository`, with pull on any mount sources. */
 export function pushScopes(repository: string, mountFrom: string[] = []): string[] {
   return [`repository:${repository}:pull,push`, ...mountFrom.filter((r) => r !== repository).map((r) => `repository:${r}:pull`)];

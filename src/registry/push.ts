@@ -126,39 +126,67 @@ export async function connect(refs: ImageReference[], opts: PushOptions): Promis
   return registries;
 }
 
+/**
+ * The token scopes of each repository (`host/repository`), as `connect` fetched them: every request of the push
+ * into a repository uses them, so one token serves its uploads, manifests and verification.
+ */
+function scopesByRepository(registries: Registry[], mountFrom: ImageReference[] | undefined): Map<string, string[]> {
+  const scopes = new Map<string, string[]>();
+  for (const registry of registries) {
+    for (const p of repositoryPlan(registry, mountFrom))
+      scopes.set(`${registry.host}/${p.repository}`, pushScopes(p.repository, p.mountFrom));
+  }
+  return scopes;
+}
+
 function groupByRegistry(refs: ImageReference[]): Map<string, ImageReference[]> {
   const groups = new Map<string, ImageReference[]>();
   for (const ref of refs) groups.set(ref.host, [...(groups.get(ref.host) ?? []), ref]);
   return groups;
 }
 
+/** Verifies every repository at once; reports them, and the first failure, in the order the tags were given. */
 async function verifyAll(
   image: Image,
   refs: ImageReference[],
   registries: Registry[],
+  scopes: Map<string, string[]>,
   mode: Exclude<VerifyMode, 'off'>,
   log: Logger,
 ): Promise<PushResult['verification']> {
+  const repositories = registries.flatMap((registry) => registry.repositories.map((repository) => ({ registry, repository })));
+  // The pushed manifest's bytes: the blobs they name are read alongside the read-back, in one round trip.
+  const manifest = { bytes: image.manifestBytes, served: false };
+  const target = { digest: image.manifestDescriptor.digest, mediaType: image.manifest.mediaType, cncf: image.variant === 'wasm', manifest };
+  const tagsOf = (host: string, repository: string) => refs.filter((r) => r.host === host && r.repository === repository).map((r) => r.tag);
+  const results = await Promise.allSettled(
+    repositories.map(({ registry, repository }) => {
+      const repoScopes = scopes.get(`${registry.host}/${repository}`) ?? pushScopes(repository);
+      return verifyRepository(registry.client, repository, tagsOf(registry.host, repository), { ...target, scopes: repoScopes }, mode, log);
+    }),
+  );
   let variant: ConsumerVariant | undefined;
-  for (const registry of registries) {
-    for (const repository of registry.repositories) {
-      const tags = refs.filter((r) => r.host === registry.host && r.repository === repository).map((r) => r.tag);
-      try {
-        const target = { digest: image.manifestDescriptor.digest, mediaType: image.manifest.mediaType, cncf: image.variant === 'wasm' };
-        variant = await verifyRepository(registry.client, repository, tags, target, mode, log);
-      } catch (err) {
-        if (err instanceof UnloadableImage) return { error: `${registry.host}/${repository}: ${err.message}` };
-        throw err;
-      }
-      const who = variant === 'wasm' ? 'CNCF Wasm artifact rules' : `Istio and Envoy Gateway read it as the ${variant} variant`;
-      log.info(`verified ${registry.host}/${repository}:{${tags.join(',')}}: ${who}`);
+  for (const [i, { registry, repository }] of repositories.entries()) {
+    const result = results[i];
+    if (result.status === 'rejected') {
+      if (result.reason instanceof UnloadableImage) return { error: `${registry.host}/${repository}: ${result.reason.message}` };
+      throw result.reason;
     }
+    variant = result.value;
+    const who = variant === 'wasm' ? 'CNCF Wasm artifact rules' : `Istio and Envoy Gateway read it as the ${variant} variant`;
+    log.info(`verified ${registry.host}/${repository}:{${tagsOf(registry.host, repository).join(',')}}: ${who}`);
   }
   return variant ? { variant } : undefined;
 }
 
 /** The registry must store the manifest as pushed: its digest is the action's output. */
-async function checkManifestDigest(res: HttpResponse, image: Image, ref: ImageReference, client: RegistryClient): Promise<void> {
+async function checkManifestDigest(
+  res: HttpResponse,
+  image: Image,
+  ref: ImageReference,
+  client: RegistryClient,
+  scopes: string[],
+): Promise<void> {
   const digest = image.manifestDescriptor.digest;
   const reported = getHeader(res, 'docker-content-digest');
   if (reported !== undefined && reported !== digest) {
@@ -172,7 +200,7 @@ async function checkManifestDigest(res: HttpResponse, image: Image, ref: ImageRe
     const check = await client.requestWithRetries(`checking the manifest of ${formatReference(ref)}`, {
       method: 'HEAD',
       target: `/v2/${ref.repository}/manifests/${digest}`,
-      scopes: pushScopes(ref.repository),
+      scopes,
       headers: { Accept: image.manifest.mediaType },
     });
     if (check.status !== 200)
@@ -188,13 +216,14 @@ async function putManifest(
   image: Image,
   ref: ImageReference,
   client: RegistryClient,
+  scopes: string[],
   blobs: Blob[],
   settings: UploadSettings,
   log: Logger,
 ): Promise<void> {
   const digest = image.manifestDescriptor.digest;
   const what = `putting the manifest for ${formatReference(ref)}`;
-  const target = { client, repository: ref.repository, scopes: pushScopes(ref.repository) };
+  const target = { client, repository: ref.repository, scopes };
   const res = await withRetries<HttpResponse>(
     what,
     settings.retry,
@@ -230,8 +259,30 @@ async function putManifest(
     throw new RegistryError(err.message, 400, ['MANIFEST_BLOB_UNKNOWN']);
   });
   if (res.status !== 201 && res.status !== 200) throw unexpectedResponse(what, ref.registry, res, { manifest: image.manifest });
-  await checkManifestDigest(res, image, ref, client);
+  await checkManifestDigest(res, image, ref, client, scopes);
   log.info(`tagged   ${formatReference(ref)} → ${digest}`);
+}
+
+/** Puts every blob into every repository of one registry: the first uploads, the others mount from it. */
+async function uploadBlobs(
+  registry: Registry,
+  blobs: Blob[],
+  settings: UploadSettings,
+  opts: PushOptions,
+  counts: Record<UploadOutcome, number>,
+): Promise<void> {
+  const concurrency = opts.concurrency ?? 4;
+  const [first, ...rest] = repositoryPlan(registry, opts.mountFrom) as [RepositoryPlan, ...RepositoryPlan[]];
+  const pushTo = async ({ repository, mountFrom }: RepositoryPlan) => {
+    const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
+    await mapLimit(blobs, concurrency, async (blob) => {
+      const outcome = await ensureBlob(target, blob, mountFrom, settings);
+      counts[outcome]++;
+      opts.log.info(`${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`);
+    });
+  };
+  await pushTo(first);
+  await mapLimit(rest, concurrency, pushTo);
 }
 
 export async function pushImage(image: Image, refs: ImageReference[], opts: PushOptions): Promise<PushResult> {
@@ -257,30 +308,20 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
   // The light verification reads the layers' contents here, from the bytes about to be uploaded (after
   // the connection is awaited, so that its failure is never left unhandled meanwhile).
   if (opts.verify === 'light') await checkBeforeUpload(image);
+  const scopes = scopesByRepository(registries, opts.mountFrom);
   const result = await phase('Upload', async () => {
     const started = Date.now();
 
-    // 2. Blobs: the first repository of a registry uploads; the others mount from it.
-    for (const registry of registries) {
-      const [first, ...rest] = repositoryPlan(registry, opts.mountFrom) as [RepositoryPlan, ...RepositoryPlan[]];
-      const pushTo = async ({ repository, mountFrom }: RepositoryPlan) => {
-        const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
-        await mapLimit(blobs, concurrency, async (blob) => {
-          const outcome = await ensureBlob(target, blob, mountFrom, settings);
-          counts[outcome]++;
-          opts.log.info(`${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`);
-        });
-      };
-      await pushTo(first);
-      await mapLimit(rest, concurrency, pushTo);
-    }
+    // 2. Blobs, every registry at once: the first repository of a registry uploads; the others mount from it.
+    await mapLimit(registries, registries.length, (registry) => uploadBlobs(registry, blobs, settings, opts, counts));
 
     // 3. Manifests, only now that every blob everywhere is in place.
     const pushed: string[] = [];
     const byHost = new Map(registries.map((r) => [r.host, r]));
-    await mapLimit(refs, concurrency, (ref) =>
-      putManifest(image, ref, (byHost.get(ref.host) as Registry).client, blobs, settings, opts.log),
-    );
+    await mapLimit(refs, concurrency, (ref) => {
+      const { client } = byHost.get(ref.host) as Registry;
+      return putManifest(image, ref, client, scopes.get(`${ref.host}/${ref.repository}`) as string[], blobs, settings, opts.log);
+    });
     for (const ref of refs) pushed.push(formatReference(ref));
     opts.log.info(
       `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
@@ -288,6 +329,6 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
     return { digest, pushed, image: formatDigestReference(refs[0], digest), blobs: counts, verification: undefined };
   });
   const mode = opts.verify ?? 'off';
-  const verification = mode === 'off' ? undefined : await phase('Verify', () => verifyAll(image, refs, registries, mode, opts.log));
+  const verification = mode === 'off' ? undefined : await phase('Verify', () => verifyAll(image, refs, registries, scopes, mode, opts.log));
   return { ...result, verification };
 }

@@ -16,7 +16,6 @@ import type { BlobSource, Digest, Image } from '../image/types.js';
 import type { Logger, RegistryClient } from './client.js';
 import { unexpectedResponse } from './errors.js';
 import { atMost, getHeader } from './http.js';
-import { pushScopes } from './auth.js';
 import { readWasmHeader, WASM_HEADER_BYTES } from '../wasm/header.js';
 import type { extract } from 'tar-stream';
 import { jsonObject, stringField } from '../json.js';
@@ -147,13 +146,21 @@ async function checkedStream(source: Readable, d: LayerLike, what: string, sink?
   return Buffer.concat(keep);
 }
 
+/** Where verification reads: a repository, with the token scopes of its requests. */
+interface Repo {
+  client: RegistryClient;
+  repository: string;
+  scopes: string[];
+}
+
 /** Downloads a blob, checking its digest and size; `inspect` reads the bytes on the way. */
-async function fetchBlob(client: RegistryClient, repository: string, d: LayerLike, inspect?: () => Writable): Promise<Buffer> {
+async function fetchBlob(at: Repo, d: LayerLike, inspect?: () => Writable): Promise<Buffer> {
+  const { client, repository, scopes } = at;
   let kept: Buffer = Buffer.alloc(0);
   const res = await client.requestWithRetries(`downloading ${d.digest.slice(0, 19)} to verify`, {
     method: 'GET',
     target: `/v2/${repository}/blobs/${d.digest}`,
-    scopes: pushScopes(repository),
+    scopes,
     consume: async (stream: IncomingMessage) => {
       kept = await checkedStream(stream, d, 'blob', inspect?.());
     },
@@ -163,11 +170,12 @@ async function fetchBlob(client: RegistryClient, repository: string, d: LayerLik
 }
 
 /** `HEAD` of a blob: it must be there, and its size (and digest, when the registry says) must match. */
-async function headBlob(client: RegistryClient, repository: string, d: LayerLike): Promise<void> {
+async function headBlob(at: Repo, d: LayerLike): Promise<void> {
+  const { client, repository, scopes } = at;
   const res = await client.requestWithRetries(`checking blob ${d.digest.slice(0, 19)}`, {
     method: 'HEAD',
     target: `/v2/${repository}/blobs/${d.digest}`,
-    scopes: pushScopes(repository),
+    scopes,
   });
   if (res.status === 404) throw new UnloadableImage(`blob ${d.digest} is missing from ${repository}`);
   if (res.status !== 200) throw unexpectedResponse(`checking blob ${d.digest}`, client.host, res);
@@ -243,22 +251,45 @@ export interface VerifyTarget {
   digest: Digest;
   mediaType: string;
   cncf: boolean;
+  /** The token scopes of every read: the push's own (so its token serves), or pull alone for the CLI. */
+  scopes: string[];
+  /**
+   * The manifest's bytes, when known: the pushed ones (the blobs they name are read alongside the read-back
+   * by digest, which must then be these very bytes), or, `served`, bytes the registry has just served for
+   * this digest, which are not read again.
+   */
+  manifest?: { bytes: Uint8Array; served: boolean };
 }
 
 const manifestAccept = (mediaType: string) =>
   [mediaType, MediaType.ociManifest, MediaType.dockerManifest, MediaType.ociIndex, MediaType.dockerManifestList].join(', ');
 
+const sha256Of = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+/** The known manifest, parsed, when its bytes are the digest's; otherwise it is read back before anything else. */
+function knownManifest(expected: VerifyTarget): ManifestLike | undefined {
+  const bytes = expected.manifest?.bytes;
+  if (!bytes || sha256Of(bytes) !== expected.digest) return undefined;
+  try {
+    return manifestLikeOf(bytes);
+  } catch (err) {
+    if (err instanceof UnloadableImage) return undefined;
+    throw err;
+  }
+}
+
 /** The manifest, read by its digest (a tag may have moved meanwhile); its bytes must hash to that digest. */
-async function readManifest(client: RegistryClient, repository: string, expected: VerifyTarget): Promise<ManifestLike> {
+async function readManifest(at: Repo, expected: VerifyTarget): Promise<ManifestLike> {
+  const { client, repository, scopes } = at;
   const what = `reading back ${repository}@${expected.digest}`;
   const res = await client.requestWithRetries(what, {
     method: 'GET',
     target: `/v2/${repository}/manifests/${expected.digest}`,
-    scopes: pushScopes(repository),
+    scopes,
     headers: { Accept: manifestAccept(expected.mediaType) },
   });
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
-  const got = `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
+  const got = sha256Of(res.body);
   if (got !== expected.digest) throw new UnloadableImage(`${repository}@${expected.digest} is served as ${got}`);
   return manifestLikeOf(res.body);
 }
@@ -267,24 +298,21 @@ async function readManifest(client: RegistryClient, repository: string, expected
  * What each tag resolves to now. A tag moved by another push since this one put it is not a failure (the
  * last writer wins, as with docker, buildx and oras): it is reported as a warning.
  */
-async function checkTags(client: RegistryClient, repository: string, tags: string[], expected: VerifyTarget, log: Logger): Promise<void> {
-  const now = await Promise.all(tags.map((tag) => tagDigest(client, repository, tag, expected.mediaType)));
+async function checkTags(at: Repo, tags: string[], expected: VerifyTarget, log: Logger): Promise<void> {
+  const now = await Promise.all(tags.map((tag) => tagDigest(at, tag, expected.mediaType)));
   tags.forEach((tag, i) => {
     if (now[i] === expected.digest) return;
     log.warning(
-      `${client.host}/${repository}:${tag} ${now[i] ? `now points at ${now[i]}` : 'no longer exists'}, not at the pushed ${expected.digest}: another push changed the tag after this one (the last writer wins); the pushed image was verified by its digest`,
+      `${at.client.host}/${at.repository}:${tag} ${now[i] ? `now points at ${now[i]}` : 'no longer exists'}, not at the pushed ${expected.digest}: another push changed the tag after this one (the last writer wins); the pushed image was verified by its digest`,
     );
   });
 }
 
 /** The digest a tag points at now (HEAD, or GET and hash when the registry sends no digest header). */
-async function tagDigest(client: RegistryClient, repository: string, tag: string, mediaType: string): Promise<string | undefined> {
+async function tagDigest(at: Repo, tag: string, mediaType: string): Promise<string | undefined> {
+  const { client, repository, scopes } = at;
   const what = `resolving ${repository}:${tag}`;
-  const req = {
-    target: `/v2/${repository}/manifests/${tag}`,
-    scopes: pushScopes(repository),
-    headers: { Accept: manifestAccept(mediaType) },
-  };
+  const req = { target: `/v2/${repository}/manifests/${tag}`, scopes, headers: { Accept: manifestAccept(mediaType) } };
   const head = await client.requestWithRetries(what, { ...req, method: 'HEAD' });
   if (head.status === 404) return undefined;
   if (head.status !== 200) throw unexpectedResponse(what, client.host, head);
@@ -292,7 +320,23 @@ async function tagDigest(client: RegistryClient, repository: string, tag: string
   if (digest !== undefined) return digest;
   const res = await client.requestWithRetries(what, { ...req, method: 'GET' });
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
-  return `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
+  return sha256Of(res.body);
+}
+
+/** The blobs' first round: the config read, and (light) a HEAD of every other layer. */
+async function readBlobs(at: Repo, manifest: ManifestLike, mode: Exclude<VerifyMode, 'off'>): Promise<Buffer | undefined> {
+  const others = (manifest.layers ?? []).filter((l) => l.digest !== manifest.config?.digest);
+  const [config] = await Promise.all([
+    manifest.config ? fetchBlob(at, manifest.config) : undefined,
+    ...(mode === 'light' ? others.map((l) => headBlob(at, l)) : []),
+  ]);
+  return config;
+}
+
+/** A settled read's value, or its failure thrown. */
+function valueOf<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
 }
 
 /**
@@ -308,37 +352,50 @@ export async function verifyRepository(
   mode: Exclude<VerifyMode, 'off'>,
   log: Logger,
 ): Promise<ConsumerVariant> {
-  // Independent reads go out together: two round trips in all for the light verification.
-  const [manifest] = await Promise.all([readManifest(client, repository, expected), checkTags(client, repository, tags, expected, log)]);
-  const others = (manifest.layers ?? []).filter((l) => l.digest !== manifest.config?.digest);
-  const [config] = await Promise.all([
-    manifest.config ? fetchBlob(client, repository, manifest.config) : undefined,
-    ...(mode === 'light' ? others.map((l) => headBlob(client, repository, l)) : []),
-  ]);
+  const at: Repo = { client, repository, scopes: expected.scopes };
+  const known = knownManifest(expected);
+  const manifestRead = known && expected.manifest?.served ? Promise.resolve(known) : readManifest(at, expected);
+  // With the manifest known, every read goes out at once (one round trip for the light verification): the
+  // read-back must hash to the known bytes' digest, so the blobs read are the ones it names.
+  const blobsRead = known ? readBlobs(at, known, mode) : manifestRead.then((m) => readBlobs(at, m, mode));
+  const results = await Promise.allSettled([manifestRead, checkTags(at, tags, expected, log), blobsRead]);
+  // Failures in a fixed order, the read-back's first: a wrong manifest explains a missing blob.
+  const manifest = valueOf(results[0]);
+  valueOf(results[1]);
+  const config = valueOf(results[2]);
   const { variant, layer } = expected.cncf
     ? {
         variant: 'wasm' as const,
         layer: checkCncfLayout(manifest, config ? cncfConfigOf(config) : {}),
       }
     : consumerVariant(manifest);
-  if (mode === 'light') return variant;
-  for (const other of others) if (other !== layer) await fetchBlob(client, repository, other);
-  if (variant === 'oci' || variant === 'wasm') await checkRawModule(client, repository, layer, variant === 'wasm');
-  else {
-    const result: CompatContents = { found: false, head: Buffer.alloc(0), moduleSize: 0, tarBytes: 0 };
-    const extract = await tarExtract();
-    await fetchBlob(client, repository, layer, () => compatLayerReader(result, extract));
-    checkCompatContents(result);
+  if (mode === 'full') {
+    const others = (manifest.layers ?? []).filter((l) => l.digest !== manifest.config?.digest && l !== layer);
+    // Two downloads at a time: the module layer, and the other layers one after another.
+    await Promise.all([
+      (async () => {
+        for (const other of others) await fetchBlob(at, other);
+      })(),
+      checkModuleLayer(at, variant, layer),
+    ]);
   }
   return variant;
 }
 
-async function checkRawModule(client: RegistryClient, repository: string, layer: LayerLike, allowComponent: boolean): Promise<void> {
+/** `full`: the module layer downloaded again, its digest checked, and its contents read as the consumer would. */
+async function checkModuleLayer(at: Repo, variant: ConsumerVariant, layer: LayerLike): Promise<void> {
+  if (variant === 'oci' || variant === 'wasm') return checkRawModule(at, layer, variant === 'wasm');
+  const result: CompatContents = { found: false, head: Buffer.alloc(0), moduleSize: 0, tarBytes: 0 };
+  const extract = await tarExtract();
+  await fetchBlob(at, layer, () => compatLayerReader(result, extract));
+  checkCompatContents(result);
+}
+
+async function checkRawModule(at: Repo, layer: LayerLike, allowComponent: boolean): Promise<void> {
   if (layer.size > MAX_MODULE_BYTES) throw new UnloadableImage(`the module is ${layer.size} bytes, over the ${MAX_MODULE_BYTES}-byte cap`);
   let head = Buffer.alloc(0);
   await fetchBlob(
-    client,
-    repository,
+    at,
     layer,
     () =>
       new Writable({

@@ -8,6 +8,7 @@ import { InputError } from '../errors.js';
 import { digestHex, HashCounter, sha256Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { imageBlobs, type BlobSource, type Descriptor, type Digest, type Image } from '../image/types.js';
+import { pullScopes } from '../registry/auth.js';
 import { RegistryClient, type Logger } from '../registry/client.js';
 import { credentialLookup, secretsOf, type CredentialInputs } from '../registry/credentials.js';
 import { RegistryError, unexpectedResponse } from '../registry/errors.js';
@@ -82,8 +83,6 @@ export async function sourceClient(ref: ImageReference, opts: SourceOptions): Pr
   return client;
 }
 
-const pull = (repository: string) => [`repository:${repository}:pull`];
-
 /** The manifest bytes `reference` (a tag or digest) resolves to, with their digest. */
 export async function fetchManifest(
   client: RegistryClient,
@@ -94,7 +93,7 @@ export async function fetchManifest(
   const res = await client.requestWithRetries(what, {
     method: 'GET',
     target: `/v2/${repository}/manifests/${reference}`,
-    scopes: pull(repository),
+    scopes: pullScopes(repository),
     headers: { Accept: MANIFEST_ACCEPT },
   });
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
@@ -113,7 +112,7 @@ export async function downloadBlob(client: RegistryClient, repository: string, d
   const res = await client.requestWithRetries(what, {
     method: 'GET',
     target: `/v2/${repository}/blobs/${d.digest}`,
-    scopes: pull(repository),
+    scopes: pullScopes(repository),
     // Each attempt starts the file and the hash afresh, so a retried download never counts bytes twice.
     consume: async (stream) => {
       const counter = new HashCounter();

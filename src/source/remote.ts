@@ -5,6 +5,7 @@ import { InputError } from '../errors.js';
 import { digestHex } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import type { Descriptor, Digest } from '../image/types.js';
+import { pullScopes } from '../registry/auth.js';
 import { parseReference, ReferenceError, type ImageReference } from '../registry/reference.js';
 import { UnloadableImage, verifyRepository, type ConsumerVariant } from '../registry/verify.js';
 import { imageFromManifest, ManifestProblem, manifestSummary, manifestVariant, parseImageManifest } from './manifest.js';
@@ -89,9 +90,10 @@ export async function verifyRemote(
     if (err instanceof ManifestProblem) throw new UnloadableImage(`${ref.registry}/${ref.repository}@${digest} ${who}: ${err.message}`);
     throw err;
   }
-  // No local bytes to check here: the full read-back, every blob downloaded and checked.
-  const target = { digest, mediaType, cncf };
-  const variant = await verifyRepository(client, ref.repository, [reference], target, 'full', opts.log).catch((err: unknown) => {
+  // No local bytes to check here: the full read-back, every blob downloaded and checked. The manifest was
+  // just read by the reference (tag or digest) and hashed, so it is not read again; reading needs pull alone.
+  const target = { digest, mediaType, cncf, scopes: pullScopes(ref.repository), manifest: { bytes, served: true } };
+  const variant = await verifyRepository(client, ref.repository, [], target, 'full', opts.log).catch((err: unknown) => {
     if (!(err instanceof UnloadableImage)) throw err;
     throw new UnloadableImage(`${ref.registry}/${ref.repository}@${digest} ${who}: ${err.message}`);
   });
