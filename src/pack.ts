@@ -47,7 +47,8 @@ export async function packModule(module: ModuleFile, spec: ImageSpec, workDir: s
     return { image, wasm: { digest, size } };
   }
   const layerPath = join(workDir, 'layer.tar.gz');
-  const out = createWriteStream(layerPath);
+  // Room for a few compressed blocks, so a pending write rarely holds up the next block's dispatch.
+  const out = createWriteStream(layerPath, { highWaterMark: 1 << 20 });
   const layer = await writeCompatLayer(
     {
       module: module.path,

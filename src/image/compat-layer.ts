@@ -2,7 +2,7 @@
 // parallel gzip, produced in one pass that reads the module once into a reused buffer and hashes the
 // module, the tar and the gzip stream as they go by.
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { gzipParallel } from './parallel-gzip.js';
@@ -35,6 +35,8 @@ export interface CompatLayerResult {
 }
 
 const BLOCK = 512;
+/** Module bytes per read: two gzip blocks; a few fresh pages to fault in, a few dozen reads for a big module. */
+const READ_SIZE = 256 * 1024;
 const padding = (n: number) => Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
 
 function octal(value: number, digits: number): string {
@@ -63,34 +65,39 @@ export function ustarHeader(name: string, size: number, mtime: number): Buffer {
   return h;
 }
 
-/** The module's bytes, read into one reused buffer: each view is valid until the next is requested. */
-async function* moduleChunks(module: string | Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+/**
+ * The module's bytes, read into one reused buffer: each view is valid until the next is requested. Reads
+ * are synchronous: a read from the page cache takes less than a hop to libuv's threadpool and back, and
+ * the threadpool's threads are left to the compression (an async read would wait behind its blocks).
+ */
+function* moduleChunks(module: string | Uint8Array, size: number): Generator<Uint8Array> {
   if (typeof module !== 'string') {
     yield module;
     return;
   }
-  const fh = await open(module, 'r');
-  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(module, 'r');
+  const buffer = Buffer.allocUnsafe(READ_SIZE);
   let position = 0;
   try {
     for (;;) {
-      const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
+      const bytesRead = readSync(fd, buffer, 0, buffer.length, position);
       if (bytesRead === 0) break;
       position += bytesRead;
       yield buffer.subarray(0, bytesRead);
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
   if (position !== size) throw new Error(`the module changed while it was being read (${position} bytes, expected ${size})`);
 }
 
 /** The tar stream: plugin.wasm, then runtime-config.json, then the two zero blocks that end an archive. */
-async function* tarChunks(input: CompatLayerInput, moduleHash: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
+function* tarChunks(input: CompatLayerInput, moduleHash: ReturnType<typeof createHash>): Generator<Uint8Array> {
   yield ustarHeader(FileName.compatModule, input.moduleSize, input.mtime);
-  for await (const chunk of moduleChunks(input.module, input.moduleSize)) {
-    moduleHash.update(chunk);
+  for (const chunk of moduleChunks(input.module, input.moduleSize)) {
+    // Hashed once its blocks are compressing (the chunk stays valid until the next one is read).
     yield chunk;
+    moduleHash.update(chunk);
   }
   yield padding(input.moduleSize);
   yield ustarHeader(FileName.runtimeConfig, input.runtimeConfig.byteLength, input.mtime);

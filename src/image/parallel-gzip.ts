@@ -24,7 +24,7 @@ export interface GzipOptions {
   concurrency?: number;
   /** Input bytes per block; only tests change it. */
   blockSize?: number;
-  /** Sees every input chunk, before the next is read (the caller hashes the tar here). */
+  /** Sees every input piece, in order, before the next chunk is read (the caller hashes the tar here). */
   onInput?: (chunk: Uint8Array) => void;
 }
 
@@ -52,7 +52,7 @@ function crc32(chunk: Uint8Array, crc: number): number {
  * Compresses `source` into one gzip member, yielding the compressed bytes in order. Input chunks are
  * copied into a few reused block buffers before the next one is read, so a source may reuse its buffer.
  */
-export async function* gzipParallel(source: AsyncIterable<Uint8Array>, opts: GzipOptions): AsyncGenerator<Buffer> {
+export async function* gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: GzipOptions): AsyncGenerator<Buffer> {
   const blockSize = opts.blockSize ?? GZIP_BLOCK_SIZE;
   if (blockSize < WINDOW) throw new Error(`gzip block size ${blockSize} is under the ${WINDOW}-byte window`);
   const concurrency = Math.max(1, opts.concurrency ?? availableParallelism() + 1);
@@ -92,18 +92,18 @@ export async function* gzipParallel(source: AsyncIterable<Uint8Array>, opts: Gzi
 
   yield gzipHeader(opts.level);
   for await (const chunk of source) {
-    opts.onInput?.(chunk);
-    crc = crc32(chunk, crc);
     size += chunk.byteLength;
     for (let at = 0; at < chunk.byteLength;) {
       const n = Math.min(blockSize - filled, chunk.byteLength - at);
-      block.set(chunk.subarray(at, at + n), filled);
+      const piece = chunk.subarray(at, at + n);
+      block.set(piece, filled);
       filled += n;
       at += n;
-      if (filled === blockSize) {
-        dispatch();
-        while (inFlight.length >= concurrency) yield await (inFlight.shift() as Promise<Buffer>);
-      }
+      // A full block goes to the threadpool first; the piece is hashed while it compresses.
+      if (filled === blockSize) dispatch();
+      opts.onInput?.(piece);
+      crc = crc32(piece, crc);
+      while (inFlight.length >= concurrency) yield await (inFlight.shift() as Promise<Buffer>);
     }
   }
   if (filled > 0) dispatch();
