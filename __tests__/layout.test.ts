@@ -1,9 +1,9 @@
 // OCI layouts are added to, as skopeo and oras do: this image's blobs and index entries go in, entries with
 // another ref name and files this did not write stay, and skopeo and umoci read every image afterwards.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotation } from '../src/image/mediatypes.js';
 import { checkLayoutTarget, writeLayout } from '../src/layout.js';
@@ -121,5 +121,27 @@ describe('writeLayout into an existing layout', () => {
     await expect(checkLayoutTarget(layout)).rejects.toThrow(message);
     await expect(writeLayout(layout, oci.image, ['x'])).rejects.toThrow(/Input `oci-layout`/);
     expect(readdirSync(layout).sort()).toEqual(Object.keys(content).sort());
+  });
+});
+
+describe('writeLayout blob files', () => {
+  const blobFile = (layout: string, digest: string) => join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length));
+
+  it("links a file from the run's work directory and copies any other file", async () => {
+    const layer = compat.image.layers[0];
+    const module = oci.image.layers[1];
+    if (layer.source.kind !== 'file' || module.source.kind !== 'file') throw new Error('fixtures are files');
+    const workDir = dirname(layer.source.path);
+    const layout = join(dir, 'linked');
+    await writeLayout(layout, compat.image, ['compat'], workDir);
+    await writeLayout(layout, oci.image, ['oci'], workDir);
+    // The layer is the work directory's file under a second name; the user's module is a copy of it.
+    expect(statSync(blobFile(layout, layer.descriptor.digest)).ino).toBe(statSync(layer.source.path).ino);
+    expect(statSync(blobFile(layout, module.descriptor.digest)).ino).not.toBe(statSync(module.source.path).ino);
+    expect(readFileSync(blobFile(layout, module.descriptor.digest)).equals(readFileSync(module.source.path))).toBe(true);
+    // Without a work directory every file is copied.
+    const copied = join(dir, 'copied');
+    await writeLayout(copied, compat.image, ['compat']);
+    expect(statSync(blobFile(copied, layer.descriptor.digest)).ino).not.toBe(statSync(layer.source.path).ino);
   });
 });

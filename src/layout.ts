@@ -3,8 +3,8 @@
 // replaced last, in one rename, so a reader sees the old index or the new one, never an entry whose blobs
 // are missing. Nothing this did not write is ever deleted.
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { InputError } from './errors.js';
 import { digestHex } from './image/digest.js';
 import { jsonBytes } from './image/json.js';
@@ -70,12 +70,30 @@ export async function checkLayoutTarget(dir: string): Promise<void> {
   await usableTarget(dir);
 }
 
+/**
+ * A file in this run's work directory (the compat layer, a downloaded blob) is never written again, so the
+ * layout gets a second name for it rather than a copy. Any other file (the user's module, another layout's
+ * blob) is copied: a later write to it must not change a content-addressed blob. So is a file on another
+ * filesystem, or on one without hard links.
+ */
+async function linkOrCopy(source: string, target: string, workDir: string | undefined): Promise<void> {
+  if (workDir && resolve(source).startsWith(resolve(workDir) + sep)) {
+    try {
+      await link(source, target);
+      return;
+    } catch {
+      // copied below
+    }
+  }
+  await copyFile(source, target);
+}
+
 /** Writes a file under a temporary name beside it, then renames it into place. */
-async function writeAtomically(file: string, content: Uint8Array | { copyOf: string }): Promise<void> {
+async function writeAtomically(file: string, content: Uint8Array | { copyOf: string }, workDir?: string): Promise<void> {
   const temp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     if (content instanceof Uint8Array) await writeFile(temp, content);
-    else await copyFile(content.copyOf, temp);
+    else await linkOrCopy(content.copyOf, temp, workDir);
     await rename(temp, file);
   } catch (err) {
     await rm(temp, { force: true });
@@ -100,7 +118,7 @@ function blobContent(blob: Blob): Uint8Array | { copyOf: string } {
 }
 
 /** Puts every blob of the image in `blobs/sha256/`, skipping those already there; records each file it adds. */
-async function addBlobs(blobDir: string, image: Image, added: string[]): Promise<void> {
+async function addBlobs(blobDir: string, image: Image, added: string[], workDir: string | undefined): Promise<void> {
   const blobs = [
     ...imageBlobs(image).map((b) => ({
       descriptor: b.descriptor,
@@ -112,7 +130,7 @@ async function addBlobs(blobDir: string, image: Image, added: string[]): Promise
     const file = join(blobDir, digestHex(descriptor.digest));
     // Content-addressed: a file of the right size under this name already holds these bytes.
     if (await hasSize(file, descriptor.size)) continue;
-    await writeAtomically(file, content);
+    await writeAtomically(file, content, workDir);
     added.push(file);
   }
 }
@@ -125,7 +143,8 @@ function updatedIndex(index: LayoutIndex | undefined, image: Image, refNames: st
   return { ...base, manifests: [...kept, ...ours] };
 }
 
-export async function writeLayout(dir: string, image: Image, refNames: string[]): Promise<void> {
+/** `workDir`: the run's own temporary directory, whose files may be hard-linked into the layout. */
+export async function writeLayout(dir: string, image: Image, refNames: string[], workDir?: string): Promise<void> {
   const existing = await usableTarget(dir);
   const target = resolve(dir);
   const added: string[] = [];
@@ -137,7 +156,7 @@ export async function writeLayout(dir: string, image: Image, refNames: string[])
       await writeAtomically(marker, jsonBytes({ imageLayoutVersion: '1.0.0' }));
       added.push(marker);
     }
-    await addBlobs(join(target, 'blobs', 'sha256'), image, added);
+    await addBlobs(join(target, 'blobs', 'sha256'), image, added, workDir);
     const index = existing.kind === 'layout' ? existing.index : undefined;
     await writeAtomically(join(target, 'index.json'), jsonBytes(updatedIndex(index, image, refNames)));
   } catch (err) {

@@ -341,7 +341,7 @@ async function publish(options: Options, host: Host, warnings: RunWarning[], sig
 
     if (options.ociLayout) {
       const refNames = layoutRefNames(options.tags.map((t) => t.tag));
-      await writeLayout(options.ociLayout, image, refNames);
+      await writeLayout(options.ociLayout, image, refNames, workDir);
       host.info(`OCI layout written to ${options.ociLayout} (${refNames.join(', ')})`);
     }
 
