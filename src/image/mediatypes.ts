@@ -14,6 +14,11 @@ export const MediaType = {
   cncfWasmLayer: 'application/wasm',
 } as const;
 
+/** The Accept header of a manifest read: every manifest and index type a registry may hold an image as. */
+export const MANIFEST_ACCEPT = [MediaType.ociManifest, MediaType.dockerManifest, MediaType.ociIndex, MediaType.dockerManifestList].join(
+  ', ',
+);
+
 export const Annotation = {
   /** On a layer: its file name; on a manifest: the image's name. */
   title: 'org.opencontainers.image.title',

@@ -11,7 +11,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { descriptorOf } from '../image/descriptor-json.js';
-import { MAX_MODULE_BYTES, MediaType } from '../image/mediatypes.js';
+import { sha256Digest } from '../image/digest.js';
+import { MANIFEST_ACCEPT, MAX_MODULE_BYTES, MediaType } from '../image/mediatypes.js';
 import type { BlobSource, Digest, Image } from '../image/types.js';
 import type { Logger, RegistryClient } from './client.js';
 import { unexpectedResponse } from './errors.js';
@@ -261,15 +262,12 @@ export interface VerifyTarget {
   manifest?: { bytes: Uint8Array; served: boolean };
 }
 
-const manifestAccept = (mediaType: string) =>
-  [mediaType, MediaType.ociManifest, MediaType.dockerManifest, MediaType.ociIndex, MediaType.dockerManifestList].join(', ');
-
-const sha256Of = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const manifestAccept = (mediaType: string) => `${mediaType}, ${MANIFEST_ACCEPT}`;
 
 /** The known manifest, parsed, when its bytes are the digest's; otherwise it is read back before anything else. */
 function knownManifest(expected: VerifyTarget): ManifestLike | undefined {
   const bytes = expected.manifest?.bytes;
-  if (!bytes || sha256Of(bytes) !== expected.digest) return undefined;
+  if (!bytes || sha256Digest(bytes) !== expected.digest) return undefined;
   try {
     return manifestLikeOf(bytes);
   } catch (err) {
@@ -289,7 +287,7 @@ async function readManifest(at: Repo, expected: VerifyTarget): Promise<ManifestL
     headers: { Accept: manifestAccept(expected.mediaType) },
   });
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
-  const got = sha256Of(res.body);
+  const got = sha256Digest(res.body);
   if (got !== expected.digest) throw new UnloadableImage(`${repository}@${expected.digest} is served as ${got}`);
   return manifestLikeOf(res.body);
 }
@@ -320,7 +318,7 @@ async function tagDigest(at: Repo, tag: string, mediaType: string): Promise<stri
   if (digest !== undefined) return digest;
   const res = await client.requestWithRetries(what, { ...req, method: 'GET' });
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
-  return sha256Of(res.body);
+  return sha256Digest(res.body);
 }
 
 /** The blobs' first round: the config read, and (light) a HEAD of every other layer. */

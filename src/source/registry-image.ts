@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { InputError } from '../errors.js';
 import { digestHex, HashCounter, sha256Digest } from '../image/digest.js';
-import { MediaType } from '../image/mediatypes.js';
+import { MANIFEST_ACCEPT } from '../image/mediatypes.js';
 import { imageBlobs, type BlobSource, type Descriptor, type Digest, type Image } from '../image/types.js';
 import { pullScopes } from '../registry/auth.js';
 import { RegistryClient, type Logger } from '../registry/client.js';
@@ -22,10 +22,6 @@ export interface DigestReference {
   ref: ImageReference;
   digest: Digest;
 }
-
-export const MANIFEST_ACCEPT = [MediaType.ociManifest, MediaType.dockerManifest, MediaType.ociIndex, MediaType.dockerManifestList].join(
-  ', ',
-);
 
 /** `registry/repository@sha256:<hex>` (a tag before the `@` is allowed and ignored, as docker does). */
 export function parseDigestReference(input: string, name = 'from-image'): DigestReference {
