@@ -14,7 +14,9 @@ const errorsBody = (code: string, message: string, detail?: unknown) => ({ error
 
 describe('registry words in an error', () => {
   it('drop ANSI escapes and control characters, so a registry cannot colour the log or start a workflow command', () => {
-    const text = cleanRegistryText('\u001b[31mred\u001b[0m\n::error::owned\r\n\u0007bell \u001b]8;;http://x\u0007link\u001b]8;;\u0007');
+    const text = cleanRegistryText(
+      '\u001b[31mred\u001b[0m\n::error::owned\r\n\u0007bell \t\u2028 \u001b]8;;http://x\u0007link\u001b]8;;\u0007',
+    );
     expect(text).toBe('red ::error::owned bell link');
     // eslint-disable-next-line no-control-regex -- looking for control characters
     expect(text).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);

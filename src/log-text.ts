@@ -5,7 +5,7 @@
 
 /** C0 and C1 control characters (tab excepted), DEL, and the Unicode line and paragraph separators. */
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g;
+export const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 function escapeControl(c: string): string {
   if (c === '\n') return '\\n';

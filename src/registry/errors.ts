@@ -1,6 +1,7 @@
 // Registry errors: the registry's own error code, message and detail (bounded and cleaned of control
 // characters), plus a hint where a common cause is known.
 import { MediaType } from '../image/mediatypes.js';
+import { CONTROL } from '../log-text.js';
 import { asObject, isObject, parseJson, type JsonObject } from '../json.js';
 import type { HttpResponse } from './http.js';
 
@@ -22,9 +23,9 @@ export function cleanRegistryText(text: string, max = MAX_TEXT): string {
   const cleaned = text
     // eslint-disable-next-line no-control-regex -- control characters are what this removes
     .replace(/\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-_])/g, '')
-    // eslint-disable-next-line no-control-regex -- as above
-    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
-    .replace(/ {2,}/g, ' ')
+    .replace(CONTROL, ' ')
+    // CONTROL leaves tabs, which printable() keeps; here they are blanks like any other.
+    .replace(/[\t ]+/g, ' ')
     .trim();
   return cleaned.length > max ? `${cleaned.slice(0, max - 1)}…` : cleaned;
 }
