@@ -2,7 +2,6 @@
 // checked against its own layout rules instead. Two depths: `light` (the default) checks the layers'
 // contents locally from the bytes about to be uploaded, then reads back each repository's manifest by
 // digest, the config, and HEADs every layer; `full` downloads every blob again and checks it.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
@@ -11,7 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { descriptorOf } from '../image/descriptor-json.js';
-import { sha256Digest } from '../image/digest.js';
+import { HashCounter, sha256Digest } from '../image/digest.js';
 import { MANIFEST_ACCEPT, MAX_MODULE_BYTES, MediaType } from '../image/mediatypes.js';
 import type { BlobSource, Digest, Image } from '../image/types.js';
 import type { Logger, RegistryClient } from './client.js';
@@ -122,28 +121,31 @@ function checkModuleHead(head: Buffer, size: number, where: string, allowCompone
   throw new UnloadableImage(`${where} is not a core Wasm module (version ${head.subarray(4, 8).toString('hex')})`);
 }
 
-/** Streams `source` through sha256 into `sink` (or keeps it, up to 1 MiB); throws when digest or size differ. */
-async function checkedStream(source: Readable, d: LayerLike, what: string, sink?: Writable): Promise<Buffer> {
-  const hash = createHash('sha256');
-  let size = 0;
+/**
+ * Streams `source` through sha256 into `sink` (or keeps it, up to 1 MiB), failing at the first byte past the
+ * descriptor's size; throws `mismatch(...)` (UnloadableImage by default) when digest or size differ.
+ */
+export async function checkedStream(
+  source: Readable,
+  d: { digest: string; size: number },
+  what: string,
+  sink?: Writable,
+  mismatch: (message: string) => Error = (m) => new UnloadableImage(m),
+): Promise<Buffer> {
+  const counter = new HashCounter();
   const keep: Buffer[] = [];
-  await pipeline(
-    source,
-    // Bytes past the descriptor's size are an error at once, not a wait for an endless body.
-    atMost(d.size, `${what} ${d.digest}`),
-    async function* (chunks: AsyncIterable<Buffer>) {
-      for await (const chunk of chunks) {
-        hash.update(chunk);
-        size += chunk.length;
-        if (sink) yield chunk;
-        else if (size <= 1 << 20) keep.push(chunk);
-      }
+  let kept = 0;
+  const keeper = new Writable({
+    write: (chunk: Buffer, _e, cb) => {
+      if ((kept += chunk.length) <= 1 << 20) keep.push(chunk);
+      cb();
     },
-    sink ?? new Writable({ write: (_c, _e, cb) => cb() }),
-  );
-  const got = `sha256:${hash.digest('hex')}`;
-  if (got !== d.digest || size !== d.size)
-    throw new UnloadableImage(`${what} ${d.digest} came back as ${got} (${size} bytes, expected ${d.size})`);
+  });
+  // Bytes past the descriptor's size are an error at once, not a wait for an endless body.
+  await pipeline(source, atMost(d.size, `${what} ${d.digest}`), counter, sink ?? keeper);
+  const got = counter.digest();
+  if (got !== d.digest || counter.bytes !== d.size)
+    throw mismatch(`${what} ${d.digest} came back as ${got} (${counter.bytes} bytes, expected ${d.size})`);
   return Buffer.concat(keep);
 }
 

@@ -3,19 +3,18 @@
 // into a temp file (constant memory) and uploaded from there.
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { InputError } from '../errors.js';
-import { digestHex, HashCounter, sha256Digest } from '../image/digest.js';
+import { digestHex, sha256Digest } from '../image/digest.js';
 import { MANIFEST_ACCEPT } from '../image/mediatypes.js';
 import { imageBlobs, type BlobSource, type Descriptor, type Digest, type Image } from '../image/types.js';
 import { pullScopes } from '../registry/auth.js';
 import { RegistryClient, type Logger } from '../registry/client.js';
 import { credentialLookup, secretsOf, type CredentialInputs } from '../registry/credentials.js';
 import { RegistryError, unexpectedResponse } from '../registry/errors.js';
-import { atMost } from '../registry/http.js';
 import { proxySecrets } from '../registry/proxy.js';
 import { parseReference, ReferenceError, refuseUserInfo, type ImageReference } from '../registry/reference.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../registry/retry.js';
+import { checkedStream } from '../registry/verify.js';
 import { imageFromManifest, ManifestProblem } from './manifest.js';
 
 export interface DigestReference {
@@ -103,25 +102,16 @@ export async function fetchManifest(
 /** Streams one blob into `path`, hashing it on the way; the digest and size must match. */
 export async function downloadBlob(client: RegistryClient, repository: string, d: Descriptor, path: string): Promise<void> {
   const what = `downloading ${d.digest.slice(0, 19)} from ${repository}`;
-  let got = '';
-  let size = 0;
   const res = await client.requestWithRetries(what, {
     method: 'GET',
     target: `/v2/${repository}/blobs/${d.digest}`,
     scopes: pullScopes(repository),
-    // Each attempt starts the file and the hash afresh, so a retried download never counts bytes twice.
+    // Each attempt writes the file and hashes afresh, so a retried download never counts bytes twice.
     consume: async (stream) => {
-      const counter = new HashCounter();
-      // Bytes past the descriptor's size are an error at once: an endless body must not fill the disk.
-      await pipeline(stream, atMost(d.size, `blob ${d.digest}`), counter, createWriteStream(path));
-      got = counter.digest();
-      size = counter.bytes;
+      await checkedStream(stream, d, 'blob', createWriteStream(path), (m) => new RegistryError(`${client.host}: ${m}`, 200));
     },
   });
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
-  if (got !== d.digest || size !== d.size) {
-    throw new RegistryError(`${client.host} served blob ${d.digest} as ${got} (${size} bytes, expected ${d.size})`, res.status);
-  }
 }
 
 /**
