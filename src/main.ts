@@ -246,6 +246,8 @@ function registrySettings(options: Options, host: Host, signal: AbortSignal | un
     signal,
     log: host,
     mask: (s: string) => host.setSecret(s),
+    // The source's client and a target's for the same host each ping it: one note about plain HTTP is enough.
+    plainHttpNoted: new Set<string>(),
   };
 }
 

@@ -154,6 +154,8 @@ describe('from-image', () => {
     expect(run.outputs['proxy-abi']).toBe('');
     expect(jsonAs<MetadataJson>(run.outputs.metadata).wasm).toBeNull();
     expect(run.stdout).toMatch(/mounted +sha256:/);
+    // The source and the targets are one plain-HTTP registry: it is said once.
+    expect(run.stdout.match(/has no TLS; using plain HTTP/g)).toHaveLength(1);
     const log = source.accessLog().slice(before);
     expect(log).toMatch(/"POST \/v2\/release\/filter\/blobs\/uploads\/\?mount=sha256%3A[a-f0-9]{64}&from=ci%2Ffilter HTTP\/1.1" 201/);
     expect(log).not.toMatch(/"GET \/v2\/[^ ]*\/blobs\/sha256:/);

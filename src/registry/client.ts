@@ -26,6 +26,8 @@ export interface ClientOptions {
   signal?: AbortSignal;
   log: Logger;
   mask: (secret: string) => void;
+  /** Hosts already said to be on plain HTTP, shared by several clients so that it is said once per host. */
+  plainHttpNoted?: Set<string>;
 }
 
 export interface ClientRequest {
@@ -129,7 +131,8 @@ export class RegistryClient {
     // As docker does for insecure registries: HTTPS first, plain HTTP only when the server has no TLS.
     const res = await get('http');
     this.base = new URL(`http://${this.host}`);
-    this.opts.log.info(`${this.host} has no TLS; using plain HTTP (insecure registry)`);
+    if (!this.opts.plainHttpNoted?.has(this.host)) this.opts.log.info(`${this.host} has no TLS; using plain HTTP (insecure registry)`);
+    this.opts.plainHttpNoted?.add(this.host);
     return res;
   }
 

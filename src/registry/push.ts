@@ -2,22 +2,16 @@
 // verified), and only then the manifest, once per tag. No tag can point at an incomplete image.
 import { imageBlobs, type Blob, type Digest, type Image } from '../image/types.js';
 import { pushScopes } from './auth.js';
-import { RegistryClient, type Logger } from './client.js';
-import { credentialLookup, secretsOf, type CredentialInputs } from './credentials.js';
+import type { Logger, RegistryClient } from './client.js';
+import { registryClient, type ClientSettings } from './clients.js';
 import { describeAnswer, parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, type HttpResponse } from './http.js';
-import { proxySecrets } from './proxy.js';
 import { formatDigestReference, formatReference, type ImageReference } from './reference.js';
 import { DEFAULT_RETRY_POLICY, isRetryableStatus, noRetries, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
 import { ensureBlob, type UploadOutcome, type UploadSettings } from './upload.js';
 import { checkBeforeUpload, UnloadableImage, verifyRepository, type ConsumerVariant, type VerifyMode } from './verify.js';
 
-export interface PushOptions {
-  credentials: Omit<CredentialInputs, 'env'> & { env?: NodeJS.ProcessEnv };
-  insecureRegistries: string[];
-  retry?: Partial<RetryPolicy>;
-  /** Inactivity timeout of one request. */
-  timeoutMs?: number;
+export interface PushOptions extends ClientSettings {
   /** Extra repositories (`registry/repository`) to mount blobs from. */
   mountFrom?: ImageReference[];
   /** Blobs up to this size go up in one PUT, larger ones in one streamed, resumable PATCH. */
@@ -26,9 +20,6 @@ export interface PushOptions {
   maxChunk?: number;
   /** Blob uploads and manifest puts in flight at once. */
   concurrency?: number;
-  signal?: AbortSignal;
-  log: Logger;
-  mask: (secret: string) => void;
   /** The result of `connect`, when the caller started it early. */
   connection?: Promise<Registry[]>;
   /** Check the image against the consumers' rules: locally and by reading back its manifest, config and layer HEADs (light), or by reading every blob back (full). */
@@ -50,7 +41,6 @@ export interface PushResult {
 
 /** Under this, one PUT costs a request less than POST + PATCH + PUT, and a resume would save little. */
 export const DEFAULT_STREAM_THRESHOLD = 32 * 1024 * 1024;
-export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** Runs `fn` over `items` with at most `limit` in flight; the first failure stops new work and is thrown. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -97,27 +87,12 @@ function repositoryPlan(registry: Registry, mountFrom: ImageReference[] | undefi
  * registry challenges. Makes no change anywhere, so it can run while the image is still being packaged.
  */
 export async function connect(refs: ImageReference[], opts: PushOptions): Promise<Registry[]> {
-  const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const registries: Registry[] = [];
-  for (const secret of proxySecrets()) opts.mask(secret);
   for (const [host, group] of groupByRegistry(refs)) {
     const name = group[0].registry;
-    const lookupInputs = { ...opts.credentials, env: opts.credentials.env ?? process.env, warn: (m: string) => opts.log.warning(m) };
-    const credentials = credentialLookup(name, lookupInputs, (found) => {
-      for (const secret of secretsOf(found)) opts.mask(secret);
-      opts.log.info(`${name}: ${found.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${found.source}`}`);
-    });
-    const client = new RegistryClient({
-      host,
-      credentials,
-      insecureRegistries: opts.insecureRegistries,
-      retry,
-      timeoutMs,
-      signal: opts.signal,
-      log: opts.log,
-      mask: opts.mask,
-    });
+    const client = registryClient(group[0], opts, (found) =>
+      opts.log.info(`${name}: ${found.kind === 'anonymous' ? 'no credentials (anonymous)' : `credentials from ${found.source}`}`),
+    );
     await client.ping();
     const registry: Registry = { host, client, repositories: [...new Set(group.map((r) => r.repository))] };
     await Promise.all(repositoryPlan(registry, opts.mountFrom).map((p) => client.authorize(pushScopes(p.repository, p.mountFrom))));

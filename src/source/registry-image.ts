@@ -8,12 +8,10 @@ import { digestHex, sha256Digest } from '../image/digest.js';
 import { MANIFEST_ACCEPT } from '../image/mediatypes.js';
 import { imageBlobs, type BlobSource, type Descriptor, type Digest, type Image } from '../image/types.js';
 import { pullScopes } from '../registry/auth.js';
-import { RegistryClient, type Logger } from '../registry/client.js';
-import { credentialLookup, secretsOf, type CredentialInputs } from '../registry/credentials.js';
+import type { RegistryClient } from '../registry/client.js';
+import { registryClient, type ClientSettings } from '../registry/clients.js';
 import { RegistryError, unexpectedResponse } from '../registry/errors.js';
-import { proxySecrets } from '../registry/proxy.js';
 import { parseReference, ReferenceError, refuseUserInfo, type ImageReference } from '../registry/reference.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../registry/retry.js';
 import { checkedStream } from '../registry/verify.js';
 import { imageFromManifest, ManifestProblem } from './manifest.js';
 
@@ -46,34 +44,12 @@ export function parseDigestReference(input: string, name = 'from-image'): Digest
   }
 }
 
-export interface SourceOptions {
-  credentials: Omit<CredentialInputs, 'env'> & { env?: NodeJS.ProcessEnv };
-  insecureRegistries: string[];
-  retry?: Partial<RetryPolicy>;
-  timeoutMs: number;
-  signal?: AbortSignal;
-  log: Logger;
-  mask: (secret: string) => void;
-}
+/** The settings of the source's client: those of the targets' (main.ts passes both the same). */
+export type SourceOptions = ClientSettings;
 
-/** A pull-only client for the source registry; credentials come the same way as for targets. */
+/** A pull-only client for the source registry, pinged; credentials come the same way as for targets. */
 export async function sourceClient(ref: ImageReference, opts: SourceOptions): Promise<RegistryClient> {
-  const lookupInputs = { ...opts.credentials, env: opts.credentials.env ?? process.env, warn: (m: string) => opts.log.warning(m) };
-  // Looked up on the first challenge, as for targets; every secret is masked before it could be printed.
-  for (const secret of proxySecrets()) opts.mask(secret);
-  const credentials = credentialLookup(ref.registry, lookupInputs, (found) => {
-    for (const secret of secretsOf(found)) opts.mask(secret);
-  });
-  const client = new RegistryClient({
-    host: ref.host,
-    credentials,
-    insecureRegistries: opts.insecureRegistries,
-    retry: { ...DEFAULT_RETRY_POLICY, ...opts.retry },
-    timeoutMs: opts.timeoutMs,
-    signal: opts.signal,
-    log: opts.log,
-    mask: opts.mask,
-  });
+  const client = registryClient(ref, opts);
   await client.ping();
   return client;
 }
