@@ -56,7 +56,7 @@ function isCacheValue(v: unknown): v is CacheValue {
 }
 
 /** The worker's answer; anything else is an error answer. */
-export function parseCacheAnswer(text: string): CacheAnswer {
+function parseCacheAnswer(text: string): CacheAnswer {
   let o;
   try {
     o = asObject(parseJson(text));

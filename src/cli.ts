@@ -96,13 +96,13 @@ const KNOWN = new Set([
   'verify',
 ]);
 
-export class UsageError extends Error {}
+class UsageError extends Error {}
 
 /** Parses argv (after the node and script paths) into the command and raw inputs keyed by input name. */
 type Command = 'build' | 'push' | 'inspect' | 'verify' | 'help';
 const COMMANDS: readonly string[] = ['build', 'push', 'inspect', 'verify', 'help'];
 
-export function parseArgs(argv: string[]): { command: Command; inputs: Map<string, string[]>; ref?: string } {
+function parseArgs(argv: string[]): { command: Command; inputs: Map<string, string[]>; ref?: string } {
   const inputs = new Map<string, string[]>();
   let command: Command | undefined;
   let ref: string | undefined;
@@ -185,7 +185,7 @@ const HYPHENATED =
   /(?<![-\w])(from-oci-layout|from-ref|from-image|oci-layout|abi-versions|istio-version|root-ids|media-types|mount-from|insecure-registries|compression-level|request-timeout|runtime-type|build-command|github-token)\b/g;
 
 /** An error message in the CLI's words: flags and environment variables instead of action input names. */
-export function cliMessage(err: unknown): string {
+function cliMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return (
     message

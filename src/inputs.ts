@@ -111,7 +111,7 @@ export function parseKeyValues(input: string, value: string): Record<string, str
   return out;
 }
 
-export function parseBoolean(input: string, value: string): boolean {
+function parseBoolean(input: string, value: string): boolean {
   const v = value.trim().toLowerCase();
   if (v === 'true') return true;
   if (v === 'false') return false;

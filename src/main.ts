@@ -94,7 +94,7 @@ interface SourcedImage {
 }
 
 /** Thrown before any output is written: a failed run leaves only cache-hit, set once the build step ran. */
-export class VerificationError extends Error {
+class VerificationError extends Error {
   override name = 'VerificationError';
 }
 

@@ -33,7 +33,7 @@ export type Outputs = Record<
 >;
 
 /** `registry/repository` of the first tag: what attest-build-provenance calls subject-name. */
-export function imageName(tags: ImageReference[]): string {
+function imageName(tags: ImageReference[]): string {
   const first = tags[0];
   return first ? `${first.registry}/${first.repository}` : '';
 }
@@ -91,7 +91,7 @@ export function resourceName(repository: string): string {
 }
 
 /** Deployment snippets that fit the variant; none for the CNCF artifact, which Envoy cannot load. */
-export function deploymentSnippets(variant: Variant, ref: ImageReference, digest: Image['manifestDescriptor']['digest']): string[] {
+function deploymentSnippets(variant: Variant, ref: ImageReference, digest: Image['manifestDescriptor']['digest']): string[] {
   if (variant === 'wasm') {
     return [
       '**Runtimes:** this is the CNCF Wasm OCI artifact. Istio and Envoy Gateway cannot load it; wasmtime-based runtimes (runwasi/containerd shims, Spin, `wkg oci pull`) can. Use variant compat or oci for Envoy.',

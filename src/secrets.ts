@@ -9,7 +9,7 @@ const MIN_FORM_LENGTH = 6;
  * The base64 text that encodes `secret` wherever it sits in a longer string: for each of the three
  * alignments, the whole 3-byte groups that hold only the secret's bytes, plus the secret's own encodings.
  */
-export function base64Forms(secret: string): string[] {
+function base64Forms(secret: string): string[] {
   const bytes = Buffer.from(secret, 'utf8');
   const forms = [bytes.toString('base64'), bytes.toString('base64url')];
   for (let skip = 0; skip < 3; skip++) {

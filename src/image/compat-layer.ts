@@ -47,7 +47,7 @@ function octal(value: number, digits: number): string {
  * A ustar header with fixed attributes: mode 0644, uid/gid 0, no owner names, one mtime; nothing from the
  * build machine leaks in. Byte for byte what tar-stream writes for the same entry (a test holds it to that).
  */
-export function ustarHeader(name: string, size: number, mtime: number): Buffer {
+function ustarHeader(name: string, size: number, mtime: number): Buffer {
   const h = Buffer.alloc(BLOCK);
   h.write(name, 0, 100, 'utf8');
   h.write(octal(0o644, 6), 100, 'latin1');

@@ -84,7 +84,7 @@ export interface AuthContext {
  * The token realm receives the credentials, as with docker; never in clear text: an `http:` realm, or a
  * redirect to one, is refused unless the registry itself is plain HTTP (so nothing is lost by it).
  */
-export function checkTokenUrl(url: URL, registryHost: string, plainHttp: boolean, redirectedFrom?: URL): void {
+function checkTokenUrl(url: URL, registryHost: string, plainHttp: boolean, redirectedFrom?: URL): void {
   if (url.protocol !== 'http:' || plainHttp) return;
   const where = `${url.origin}${url.pathname}`;
   const how = redirectedFrom

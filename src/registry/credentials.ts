@@ -70,7 +70,7 @@ function decodeBasicToken(auth: string): { username: string; password: string } 
   return colon > 0 ? { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) } : undefined;
 }
 
-export const DOCKER_HUB_CONFIG_KEY = 'https://index.docker.io/v1/';
+const DOCKER_HUB_CONFIG_KEY = 'https://index.docker.io/v1/';
 
 /** Describes where credentials came from, for error messages: never the value. */
 export function describeSource(c: Credentials): string {

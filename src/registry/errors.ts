@@ -138,7 +138,7 @@ export function describeAnswer(res: HttpResponse): string {
 }
 
 /** The hint for an answer, if a common cause is known. */
-export function hintFor(host: string, res: HttpResponse, context: RefusalContext = {}): string | undefined {
+function hintFor(host: string, res: HttpResponse, context: RefusalContext = {}): string | undefined {
   return hint(host, res.status, parseErrorBody(res.body), context);
 }
 

@@ -40,10 +40,10 @@ export interface PushResult {
 }
 
 /** Under this, one PUT costs a request less than POST + PATCH + PUT, and a resume would save little. */
-export const DEFAULT_STREAM_THRESHOLD = 32 * 1024 * 1024;
+const DEFAULT_STREAM_THRESHOLD = 32 * 1024 * 1024;
 
 /** Runs `fn` over `items` with at most `limit` in flight; the first failure stops new work and is thrown. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failed = false;

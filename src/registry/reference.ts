@@ -149,7 +149,7 @@ export function formatDigestReference(ref: ImageReference, digest: string): stri
 }
 
 /** Hostname without port or IPv6 brackets, for loopback checks and TLS servername. */
-export function hostName(host: string): string {
+function hostName(host: string): string {
   if (host.startsWith('[')) return host.slice(1, host.indexOf(']'));
   const colon = host.lastIndexOf(':');
   return colon === -1 ? host : host.slice(0, colon);

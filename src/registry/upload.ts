@@ -141,7 +141,7 @@ function failure(res: HttpResponse, what: string, host: string): Error {
   return isRetryableStatus(res.status) ? new RetryableStatus(res) : unexpectedResponse(what, host, res);
 }
 
-export function sessionFrom(res: HttpResponse, what: string, host: string): Session {
+function sessionFrom(res: HttpResponse, what: string, host: string): Session {
   const max = Number(getHeader(res, 'oci-chunk-max-length') ?? 0) || 0;
   return {
     url: requiredLocation(res, what, host),

@@ -13,7 +13,7 @@ import { moduleFacts, moduleSummary } from './module.js';
 import { downloadBlob, fetchManifest, parseDigestReference, sourceClient, type SourceOptions } from './registry-image.js';
 
 /** A tag or digest reference, and the string the registry resolves it by. */
-export function parseAnyReference(input: string): { ref: ImageReference; reference: string } {
+function parseAnyReference(input: string): { ref: ImageReference; reference: string } {
   if (input.includes('@')) {
     const { ref, digest } = parseDigestReference(input, 'REF');
     return { ref, reference: digest };

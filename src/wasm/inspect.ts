@@ -52,7 +52,7 @@ export interface ModuleInfo {
  * A defensive cap on the number of sections. Real modules have a few dozen; without a cap a file made of
  * millions of tiny custom sections would build an enormous `sections` array.
  */
-export const MAX_SECTIONS = 100_000;
+const MAX_SECTIONS = 100_000;
 
 /** Core section ids. */
 const Core = { Custom: 0, Import: 2, Function: 3, Export: 7, Code: 10, Data: 11, DataCount: 12, Tag: 13 } as const;
