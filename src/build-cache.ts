@@ -29,7 +29,7 @@ export type CacheRequest =
   | { op: 'restore'; paths: string[]; key: string; restoreKeys: string[] }
   | { op: 'save'; paths: string[]; key: string };
 
-export type CacheValue = boolean | string | number | null;
+type CacheValue = boolean | string | number | null;
 export type CacheAnswer = { value: CacheValue } | { error: string };
 
 function stringList(value: unknown): string[] | undefined {
@@ -102,7 +102,7 @@ function workerScript(): string {
   return candidates.find((path) => existsSync(path)) ?? candidates[0];
 }
 
-export interface WorkerOptions {
+interface WorkerOptions {
   timeoutMs: number;
   /** Cancels the call (the runner cancelling the job). */
   signal?: AbortSignal;

@@ -26,7 +26,7 @@ export interface CacheModule {
   saveCache(paths: string[], key: string): Promise<number>;
 }
 
-export interface BuildStepResult {
+interface BuildStepResult {
   /** True when the cache was restored from an exact key match. */
   cacheHit: boolean;
 }
@@ -109,7 +109,7 @@ async function saveStep(cache: CacheModule, paths: string[], key: string, host: 
   }
 }
 
-export interface BuildStepContext {
+interface BuildStepContext {
   /** Cancels the cache calls (the runner cancelling the job). */
   signal?: AbortSignal;
   /** The cache to use; tests pass a spy. Default: the GitHub cache, each call bounded by `cache-timeout`. */

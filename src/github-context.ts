@@ -4,7 +4,7 @@ import { rfc3339 } from './image/build.js';
 import { Annotation } from './image/mediatypes.js';
 import type { ImageReference } from './registry/reference.js';
 
-export interface ContextInput {
+interface ContextInput {
   env: NodeJS.ProcessEnv;
   tags: ImageReference[];
   sourceDateEpoch: number | undefined;

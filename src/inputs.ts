@@ -11,7 +11,7 @@ import { parseReference, ReferenceError, type ImageReference } from './registry/
 import { parseDigestReference, type DigestReference } from './source/registry-image.js';
 
 /** Where the image comes from: a module to package, a layout an earlier run wrote, or an image in a registry. */
-export type ImageSource =
+type ImageSource =
   { kind: 'module' } | { kind: 'layout'; dir: string; ref: string | undefined } | { kind: 'registry'; image: DigestReference };
 
 export interface Options {
@@ -73,7 +73,7 @@ export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   verify: 'true',
 };
 
-export type InputGetter = (name: string) => string;
+type InputGetter = (name: string) => string;
 
 /**
  * Splits a list input as docker/build-push-action does: entries separated by newlines or commas, trimmed,

@@ -22,13 +22,13 @@ export interface ImageSpec {
 }
 
 /** A blob whose digest and size are already known (computed while streaming it). */
-export interface KnownBlob {
+interface KnownBlob {
   digest: Digest;
   size: number;
   source: BlobSource;
 }
 
-export interface CompatLayerBlob extends KnownBlob {
+interface CompatLayerBlob extends KnownBlob {
   diffId: Digest;
 }
 
@@ -92,7 +92,7 @@ export function buildOciImage(spec: ImageSpec, module: KnownBlob): Image {
   return finish('oci', 'oci', manifest, config, [configLayer, moduleLayer]);
 }
 
-export type WasmOs = 'wasip1' | 'wasip2';
+type WasmOs = 'wasip1' | 'wasip2';
 
 /**
  * The CNCF TAG-Runtime Wasm artifact (wkg, runwasi, Spin): config `application/vnd.wasm.config.v0+json`

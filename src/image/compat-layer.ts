@@ -9,7 +9,7 @@ import { gzipParallel } from './parallel-gzip.js';
 import { FileName } from './mediatypes.js';
 import type { Digest } from './types.js';
 
-export interface CompatLayerInput {
+interface CompatLayerInput {
   /** Path of the module file, or its bytes. */
   module: string | Uint8Array;
   moduleSize: number;
@@ -23,7 +23,7 @@ export interface CompatLayerInput {
   concurrency?: number;
 }
 
-export interface CompatLayerResult {
+interface CompatLayerResult {
   /** Digest and size of the compressed layer blob. */
   digest: Digest;
   size: number;

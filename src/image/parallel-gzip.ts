@@ -17,7 +17,7 @@ const GZIP_OS_UNIX = 3;
 
 const deflateRaw = promisify(zlib.deflateRaw) as (buffer: Uint8Array, options: zlib.ZlibOptions) => Promise<Buffer>;
 
-export interface GzipOptions {
+interface GzipOptions {
   /** zlib level 0-9. */
   level: number;
   /** Blocks compressed at once (default: one per core plus one, so a core never waits for the next block). */

@@ -5,7 +5,7 @@ import { basicToken, type Credentials, describeSource } from './credentials.js';
 import { describeAnswer, RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, send, type HttpResponse } from './http.js';
 
-export interface Challenge {
+interface Challenge {
   scheme: string;
   params: Record<string, string>;
 }

@@ -14,7 +14,7 @@ export interface Logger {
   warning(message: string): void;
 }
 
-export interface ClientOptions {
+interface ClientOptions {
   /** host[:port] to connect to. */
   host: string;
   /** Looks the registry's credentials up, on its first challenge. */

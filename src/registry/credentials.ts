@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { asObject, jsonObject, parseJson, stringField, stringRecord, type JsonObject } from '../json.js';
 
-export type CredentialSource = 'inputs' | 'docker-config' | 'credential-helper' | 'github-token' | 'anonymous';
+type CredentialSource = 'inputs' | 'docker-config' | 'credential-helper' | 'github-token' | 'anonymous';
 
 export type Credentials =
   | { kind: 'basic'; username: string; password: string; source: CredentialSource; detail?: string }

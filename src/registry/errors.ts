@@ -5,7 +5,7 @@ import { CONTROL } from '../log-text.js';
 import { asObject, isObject, parseJson, type JsonObject } from '../json.js';
 import type { HttpResponse } from './http.js';
 
-export interface RegistryErrorDetail {
+interface RegistryErrorDetail {
   code: string;
   message: string;
   /** The `detail` member, as text (JSON when the registry sent an object); empty when absent. */
@@ -77,7 +77,7 @@ export class RegistryError extends Error {
 }
 
 /** What the request was about, for hints that depend on it. */
-export interface RefusalContext {
+interface RefusalContext {
   /** A manifest being put (its media types decide some hints). */
   manifest?: ManifestTypes;
 }

@@ -19,7 +19,7 @@ export function bodyLength(body: RequestBody | undefined): number {
   return body.kind === 'bytes' ? body.bytes.byteLength : body.end - body.start + 1;
 }
 
-export interface HttpRequest {
+interface HttpRequest {
   method: string;
   url: URL;
   headers?: Record<string, string>;

@@ -22,14 +22,14 @@ export interface UploadSettings {
 
 export type UploadOutcome = 'exists' | 'mounted' | 'uploaded';
 
-export interface RepoTarget {
+interface RepoTarget {
   client: RegistryClient;
   repository: string;
   scopes: string[];
 }
 
 /** An upload session: where to send bytes, and the chunk bounds the registry announced. */
-export interface Session {
+interface Session {
   url: URL;
   minChunk: number;
   maxChunk?: number;

@@ -34,7 +34,7 @@ interface LayerLike {
   digest: string;
   size: number;
 }
-export interface ManifestLike {
+interface ManifestLike {
   mediaType?: string;
   config?: LayerLike;
   layers?: LayerLike[];
@@ -250,7 +250,7 @@ function checkCompatContents(result: CompatContents): void {
   checkModuleHead(result.head, result.moduleSize, 'plugin.wasm');
 }
 
-export interface VerifyTarget {
+interface VerifyTarget {
   digest: Digest;
   mediaType: string;
   cncf: boolean;

@@ -27,7 +27,7 @@ function parseAnyReference(input: string): { ref: ImageReference; reference: str
   }
 }
 
-export interface Inspection {
+interface Inspection {
   reference: string;
   digest: Digest;
   /** The manifest's own mediaType field; null when it leaves it out. */

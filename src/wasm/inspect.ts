@@ -15,7 +15,7 @@ export { WasmFormatError, type ModuleKind };
 /** The proxy-wasm ABI a module declares by exporting a function `proxy_abi_version_<major>_<minor>_<patch>`. */
 export type ProxyAbi = '0.1.0' | '0.2.0' | '0.2.1';
 
-export interface SectionInfo {
+interface SectionInfo {
   /** Section id. Core module: 0 (custom) to 13 (tag). Component: 0 (custom) to 12. */
   id: number;
   /** Byte offset of the section's payload, just after its id byte and size field. */
