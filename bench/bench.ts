@@ -216,7 +216,7 @@ async function packaging(): Promise<void> {
         writeFileSync(join(dir, 'plugin.wasm'), readFileSync(module));
         const group = `compat ${label} -${level}`;
         const args = ['build', '--wasm', module, '--compression-level', String(level)];
-        record(group, 'wasm-image build', await timed(process.execPath, [CLI, ...args]));
+        record(group, 'wasm-image build', await timed(process.execPath, [CLI, ...args], actionEnv({})));
         for (const tool of ['gzip', 'pigz']) {
           const sh = `tar c -C ${dir} plugin.wasm | ${tool} -${level} > ${dir}/l.tgz && sha256sum ${dir}/l.tgz ${dir}/plugin.wasm >/dev/null`;
           record(group, `tar|${tool}+sha256sum`, await timed('bash', ['-c', sh]));
