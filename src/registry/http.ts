@@ -2,8 +2,7 @@
 // deadline, bodies streamed or read up to a cap, and redirects followed here (bounded), so that credentials
 // never travel to another host.
 import { open } from 'node:fs/promises';
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
 import { ProgressDeadline, watchDeadline } from './deadline.js';
 import { RegistryError } from './errors.js';
 import { closeProxyAgents, proxyRoute, type ProxyRoute } from './proxy.js';
@@ -106,13 +105,32 @@ const BODY_TOO_LARGE = 'ERR_BODY_TOO_LARGE';
 const TOO_MANY_REDIRECTS = 'ERR_TOO_MANY_REDIRECTS';
 
 const MAX_BUFFERED_BODY = 4 * 1024 * 1024;
-const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
-const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
+
+/** node:http or node:https with its keep-alive agent. */
+interface Transport {
+  request: (url: URL, options: RequestOptions) => ClientRequest;
+  agent: Agent;
+}
+const transports = new Map<'http:' | 'https:', Transport>();
+
+/**
+ * The transport for a scheme, loaded at its first request: a run that pushes nothing (`wasm-image build`,
+ * `push: false`) never loads node:http, node:https or TLS.
+ */
+async function transportFor(url: URL): Promise<Transport> {
+  const scheme = url.protocol === 'https:' ? 'https:' : 'http:';
+  let transport = transports.get(scheme);
+  if (!transport) {
+    const module = scheme === 'https:' ? await import('node:https') : await import('node:http');
+    transport = { request: module.request, agent: new module.Agent({ keepAlive: true, maxSockets: 16 }) };
+    transports.set(scheme, transport);
+  }
+  return transport;
+}
 
 /** Closes idle keep-alive sockets so the process can exit promptly. */
 export function closeIdleConnections(): void {
-  httpAgent.destroy();
-  httpsAgent.destroy();
+  for (const { agent } of transports.values()) agent.destroy();
   closeProxyAgents();
 }
 
@@ -152,13 +170,11 @@ export function getHeader(res: HttpResponse, name: string): string | undefined {
   return header(res.headers, name);
 }
 
-function once(req: HttpRequest, deadline: ProgressDeadline, route: ProxyRoute | undefined): Promise<HttpResponse> {
+function once(req: HttpRequest, deadline: ProgressDeadline, route: ProxyRoute | undefined, transport: Transport): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const { url } = req;
-    const isHttps = url.protocol === 'https:';
     const headers: Record<string, string> = { 'User-Agent': 'wasm-image-action', ...req.headers };
     if (req.body || ['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = String(bodyLength(req.body));
-    const send = isHttps ? httpsRequest : httpRequest;
     let settled = false;
     // Why this side stopped the request (timeout, deadline, cap): reported instead of the reset it causes.
     let reason: NetworkError | undefined;
@@ -170,7 +186,7 @@ function once(req: HttpRequest, deadline: ProgressDeadline, route: ProxyRoute | 
       outcome();
     };
     const fail = (err: Error) => finish(() => reject(reason ?? err));
-    const r = send(url, { method: req.method, headers, agent: route?.agent ?? (isHttps ? httpsAgent : httpAgent), signal: req.signal });
+    const r = transport.request(url, { method: req.method, headers, agent: route?.agent ?? transport.agent, signal: req.signal });
     const stop = (why: NetworkError) => {
       reason ??= why;
       r.destroy(why);
@@ -331,7 +347,7 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   const maxRedirects = req.maxRedirects ?? 5;
   for (let hop = 0; ; hop++) {
     const route = await proxyRoute(current.url, current.timeoutMs);
-    const res = await once(current, deadline, route);
+    const res = await once(current, deadline, route, await transportFor(current.url));
     // A forwarding proxy's 407 (no registry answers it): the proxy wants credentials.
     if (route && res.status === 407) throw proxyRefusal(route, current.url, 407, false);
     const location = getHeader(res, 'location');

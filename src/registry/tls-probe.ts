@@ -2,7 +2,6 @@
 // a plain-HTTP registry (a `registry:2` service on localhost) is told apart without first loading the
 // system's root certificates, which the verified HTTPS attempt would do (20-30 ms of a cold start).
 // Only a definite "not TLS" answer counts; anything else is left to the real, verified request.
-import { connect } from 'node:tls';
 import { proxyFor } from './proxy.js';
 
 // What a TLS handshake with a plain-HTTP server looks like: the server's HTTP answer read as a TLS record,
@@ -26,6 +25,7 @@ export async function probeTls(host: string, timeoutMs: number, signal?: AbortSi
   const url = new URL(`https://${host}/v2/`);
   if (proxyFor(url)) return 'unknown';
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
+  const { connect } = await import('node:tls');
   return new Promise((resolve) => {
     const socket = connect({
       host: hostname,
