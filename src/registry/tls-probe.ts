@@ -26,6 +26,7 @@ export async function probeTls(host: string, timeoutMs: number, signal?: AbortSi
   if (proxyFor(url)) return 'unknown';
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
   const { connect } = await import('node:tls');
+  if (signal?.aborted) return 'unknown';
   return new Promise((resolve) => {
     const socket = connect({
       host: hostname,
