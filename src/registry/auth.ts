@@ -2,8 +2,9 @@
 // cached until they expire. Every secret is masked before it could reach a log line.
 import { asObject, parseJson } from '../json.js';
 import { basicToken, type Credentials, describeSource } from './credentials.js';
-import { describeAnswer, RegistryError, unexpectedResponse } from './errors.js';
+import { describeAnswer, RegistryError, TokenServiceBusy, unexpectedResponse } from './errors.js';
 import { getHeader, send, type HttpResponse } from './http.js';
+import { isRetryableStatus } from './retry.js';
 
 interface Challenge {
   scheme: string;
@@ -257,6 +258,7 @@ export class Authenticator {
     }
     if (res.status === 401 || res.status === 403)
       throw this.failed(`the token endpoint ${url.origin}${url.pathname} answered HTTP ${res.status}`);
+    if (isRetryableStatus(res.status)) throw new TokenServiceBusy(unexpectedResponse('getting a token', url.host, res).message, res);
     if (res.status !== 200) throw unexpectedResponse('getting a token', url.host, res);
     let parsed: unknown;
     try {

@@ -143,18 +143,8 @@ export class RegistryClient {
       `authenticating to ${this.host}`,
       this.opts.retry,
       (m) => this.opts.log.warning(m),
-      async () => {
-        try {
-          await this.auth.authorization(scopes);
-        } catch (err) {
-          // A token service that is busy or down for a moment (429, 5xx) is retried like the registry itself.
-          if (err instanceof RegistryError && !(err instanceof RetriesExhausted) && isRetryableStatus(err.status)) {
-            return { retry: err.message };
-          }
-          throw err;
-        }
-        return { done: undefined };
-      },
+      // A busy token service (TokenServiceBusy) is retried by the retry layer, here as at a renewal mid-push.
+      async () => ({ done: await this.auth.authorization(scopes).then(() => undefined) }),
       this.opts.signal,
     );
   }

@@ -76,6 +76,20 @@ export class RegistryError extends Error {
   }
 }
 
+/**
+ * A token service busy for a moment (429, 5xx: auth.docker.io answers 503 at times), whether at the first
+ * token or at a renewal in the middle of a push: the retry layer retries it as it does the registry.
+ */
+export class TokenServiceBusy extends RegistryError {
+  override name = 'TokenServiceBusy';
+  constructor(
+    message: string,
+    readonly response: HttpResponse,
+  ) {
+    super(message, response.status);
+  }
+}
+
 /** What the request was about, for hints that depend on it. */
 interface RefusalContext {
   /** A manifest being put (its media types decide some hints). */

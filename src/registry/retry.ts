@@ -3,7 +3,7 @@
 // never retries on its own (as go-containerregistry's transport marks the requests of a whole-upload retry),
 // and network errors become registry errors here, once, naming the operation.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RegistryError } from './errors.js';
+import { RegistryError, TokenServiceBusy } from './errors.js';
 import { getHeader, NetworkError, type HttpResponse } from './http.js';
 
 export interface RetryPolicy {
@@ -98,9 +98,13 @@ export async function withRetries<T>(
     try {
       outcome = await attempt(n);
     } catch (err) {
-      if (!(err instanceof NetworkError)) throw err;
-      if (!isRetryableError(err) || signal?.aborted) throw new RegistryError(`${what}: ${err.describe()}`, 0);
-      outcome = { retry: err.describe() };
+      if (err instanceof TokenServiceBusy && !signal?.aborted) {
+        outcome = { retry: err.message, response: err.response };
+      } else {
+        if (!(err instanceof NetworkError)) throw err;
+        if (!isRetryableError(err) || signal?.aborted) throw new RegistryError(`${what}: ${err.describe()}`, 0);
+        outcome = { retry: err.describe() };
+      }
     }
     if ('done' in outcome) return outcome.done;
     const attempts = n + 1;
