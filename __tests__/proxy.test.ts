@@ -77,8 +77,11 @@ describe('proxyRoute', () => {
     const forward = await proxyRoute(new URL('http://registry.corp:5000/v2/'), 1000);
     expect(forward).toMatchObject({ proxy: 'http://proxy.corp:8080', variable: 'HTTP_PROXY', authenticated: false });
     expect(forward?.agent).toBeInstanceOf(HttpProxyAgent);
-    // One agent per proxy, so connections are shared.
+    // One agent per proxy, so connections are shared, also by requests that start together.
     expect((await proxyRoute(new URL('https://quay.io/v2/'), 1000))?.agent).toBe(tunnel?.agent);
+    closeProxyAgents();
+    const together = await Promise.all([1, 2, 3].map(() => proxyRoute(new URL('https://ghcr.io/v2/'), 1000)));
+    expect(new Set(together.map((r) => r?.agent)).size).toBe(1);
   });
 
   it('lists proxy passwords (raw and decoded) for masking', () => {

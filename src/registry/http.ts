@@ -119,9 +119,10 @@ const transports = new Map<'http:' | 'https:', Transport>();
  */
 async function transportFor(url: URL): Promise<Transport> {
   const scheme = url.protocol === 'https:' ? 'https:' : 'http:';
+  const module = scheme === 'https:' ? await import('node:https') : await import('node:http');
+  // Looked up after the import: requests that start together share one agent, which closeIdleConnections reaches.
   let transport = transports.get(scheme);
   if (!transport) {
-    const module = scheme === 'https:' ? await import('node:https') : await import('node:http');
     transport = { request: module.request, agent: new module.Agent({ keepAlive: true, maxSockets: 16 }) };
     transports.set(scheme, transport);
   }

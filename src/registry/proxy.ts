@@ -42,9 +42,10 @@ export async function proxyRoute(url: URL, timeoutMs: number): Promise<ProxyRout
   const shown = `${proxyUrl.protocol}//${proxyUrl.host}`;
   // href keeps the user info percent-encoded; the agents decode it once.
   const key = `${secure ? 'tunnel' : 'forward'} ${timeoutMs} ${proxyUrl.href}`;
+  const { createProxyAgent } = await import('./proxy-agents.js');
+  // Looked up after the import: requests that start together share one agent, which closeProxyAgents reaches.
   let agent = agents.get(key);
   if (!agent) {
-    const { createProxyAgent } = await import('./proxy-agents.js');
     agent = createProxyAgent(secure, proxyUrl.href, timeoutMs, shown);
     agents.set(key, agent);
   }
