@@ -144,7 +144,10 @@ export class RegistryClient {
       this.opts.retry,
       (m) => this.opts.log.warning(m),
       // A busy token service (TokenServiceBusy) is retried by the retry layer, here as at a renewal mid-push.
-      async () => ({ done: await this.auth.authorization(scopes).then(() => undefined) }),
+      async () => {
+        await this.auth.authorization(scopes);
+        return { done: undefined };
+      },
       this.opts.signal,
     );
   }
