@@ -4,10 +4,15 @@ import type { IncomingMessage } from 'node:http';
 import { Authenticator, challengeFrom, type AuthContext } from './auth.js';
 import type { Credentials } from './credentials.js';
 import { describeAnswer, refusedThroughRetries, RegistryError, unexpectedResponse } from './errors.js';
-import { NetworkError, send, type HttpResponse, type RequestBody } from './http.js';
+import { BODY_TOO_LARGE, NetworkError, send, TOO_MANY_REDIRECTS, type HttpResponse, type RequestBody } from './http.js';
 import { isLoopbackHost } from './reference.js';
 import { isNotTls, probeTls } from './tls-probe.js';
 import { isRetryableStatus, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
+
+/** The plain-HTTP ping of a loopback host says: ask HTTPS (the host may speak TLS). */
+const ASK_HTTPS = 'ask-https';
+/** Failures of a plain-HTTP request that only a plain-HTTP (or silent) server causes. */
+const PLAIN_HTTP_FAILURES = new Set(['ETIMEDOUT', BODY_TOO_LARGE, TOO_MANY_REDIRECTS]);
 
 export interface Logger {
   info(message: string): void;
@@ -111,8 +116,10 @@ export class RegistryClient {
         // A registry answers `{}` here; anything large is not a registry.
         maxBodyBytes: 64 * 1024,
       });
+    const early = this.plainFirst ? await this.askPlainFirst(() => get('http')) : undefined;
+    if (early && early !== ASK_HTTPS) return this.onPlainHttp(early);
     // A host that may be plain HTTP is asked cheaply first; only a definite "not TLS" skips the HTTPS attempt.
-    const plain = this.insecureAllowed && (await probeTls(this.host, this.opts.timeoutMs, this.opts.signal)) === 'plain';
+    const plain = !early && this.insecureAllowed && (await this.probe()) === 'plain';
     try {
       if (!plain) {
         const res = await get('https');
@@ -129,7 +136,41 @@ export class RegistryClient {
       }
     }
     // As docker does for insecure registries: HTTPS first, plain HTTP only when the server has no TLS.
-    const res = await get('http');
+    return this.onPlainHttp(await get('http'));
+  }
+
+  /**
+   * A loopback host with a port (a `registry:2` service on localhost:5000) is asked in plain HTTP first: no
+   * one on a network can read or change loopback traffic, the ping carries no credential, and a TLS server
+   * refuses it (HTTP 400, or a dropped connection), which leads on to HTTPS as for any insecure host. Without
+   * a port the two schemes reach different ports (80, 443), so docker's order holds: HTTPS first.
+   */
+  private get plainFirst(): boolean {
+    return isLoopbackHost(this.host) && /:\d+$/.test(this.host);
+  }
+
+  /**
+   * The plain-HTTP ping's answer when the host speaks plain HTTP: any answer but the 400 a TLS server (Go's,
+   * nginx's) gives a plain request. Its failure stands when the server is plain HTTP all the same: it spoke
+   * HTTP (a redirect loop, a body too large), stayed silent (no TLS server is silent on a plain request), or
+   * answers a TLS handshake in plain text. Otherwise HTTPS is to be asked.
+   */
+  private async askPlainFirst(ping: () => Promise<HttpResponse>): Promise<HttpResponse | typeof ASK_HTTPS> {
+    try {
+      const res = await ping();
+      return res.status === 400 ? ASK_HTTPS : res;
+    } catch (err) {
+      if (!(err instanceof NetworkError) || PLAIN_HTTP_FAILURES.has(err.code)) throw err;
+      if ((await this.probe()) === 'plain') throw err;
+      return ASK_HTTPS;
+    }
+  }
+
+  private probe(): Promise<'plain' | 'unknown'> {
+    return probeTls(this.host, this.opts.timeoutMs, this.opts.signal);
+  }
+
+  private onPlainHttp(res: HttpResponse): HttpResponse {
     this.base = new URL(`http://${this.host}`);
     if (!this.opts.plainHttpNoted?.has(this.host)) this.opts.log.info(`${this.host} has no TLS; using plain HTTP (insecure registry)`);
     this.opts.plainHttpNoted?.add(this.host);

@@ -101,8 +101,8 @@ export class Cancelled extends Error {
 }
 
 /** Error codes of the limits this side enforces (neither is retried: the same request would do the same). */
-const BODY_TOO_LARGE = 'ERR_BODY_TOO_LARGE';
-const TOO_MANY_REDIRECTS = 'ERR_TOO_MANY_REDIRECTS';
+export const BODY_TOO_LARGE = 'ERR_BODY_TOO_LARGE';
+export const TOO_MANY_REDIRECTS = 'ERR_TOO_MANY_REDIRECTS';
 
 const MAX_BUFFERED_BODY = 4 * 1024 * 1024;
 
