@@ -269,8 +269,11 @@ function pushSettings(options: Options, host: Host, common: SourceOptions): Push
  * awaits it, after any failure of the image, which the user sees first.
  */
 interface Connecting {
-  /** Starts connecting, once. */
-  start(): void;
+  /**
+   * Starts connecting, once; resolves when its first request is on its way, so that its round trips overlap
+   * the packaging, which keeps the thread busy.
+   */
+  start(): Promise<void>;
   /** The registries, the connection's log lines replayed in their own group. */
   registries(): Promise<Registry[]>;
   /** Stops a connection the push will not use, and waits until its requests have ended. */
@@ -285,15 +288,19 @@ function connecting(tags: Options['tags'], pushOptions: PushOptions, host: Host)
   pushOptions.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   let pending: Promise<Registry[]> | undefined;
   const start = () => {
-    if (pending) return;
-    pending = connect(tags, { ...pushOptions, log, signal: stop.signal });
-    // Handled where it is awaited (registries, cancel), never an unhandled rejection meanwhile.
-    pending.catch(() => undefined);
+    if (!pending) {
+      pending = connect(tags, { ...pushOptions, log, signal: stop.signal });
+      // Handled where it is awaited (registries, cancel), never an unhandled rejection meanwhile.
+      pending.catch(() => undefined);
+    }
+    // One turn of the event loop: the connection's first steps (loading the transport, opening the socket)
+    // run before the packaging takes the thread.
+    return new Promise<void>((resolve) => setImmediate(resolve));
   };
   return {
     start,
     registries: () => {
-      start();
+      void start();
       return host.group('Authenticate', async () => {
         try {
           return await (pending as Promise<Registry[]>);
@@ -337,7 +344,7 @@ async function publish(options: Options, host: Host, warnings: RunWarning[], sig
   try {
     const finish = await prepareImage(options, host, workDir, common);
     // Every local check passed: connect while the image is packaged (hashed) or read.
-    connection?.start();
+    if (connection) await connection.start();
     const sourced = await finish();
     const { image } = sourced;
 
