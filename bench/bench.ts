@@ -161,6 +161,35 @@ http.request(base + '/v2/' + repo + '/blobs/uploads/', { method: 'POST' }, (r) =
   fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(put);
 }).end();`;
 
+/**
+ * The floor for any Node process that must gzip the module in this layout: start Node, compress 128 KiB
+ * blocks on the threadpool (each with the 32 KiB before it as dictionary, cores + 1 at a time), write them,
+ * and hash the input and the output. No tar, no inputs, no image: what zlib's binding costs from Node.
+ */
+const GZIP_FLOOR = `const zlib = require('node:zlib'), fs = require('node:fs'), crypto = require('node:crypto');
+const [file, out, level] = process.argv.slice(1);
+const B = 128 * 1024, W = 32 * 1024, cores = require('node:os').availableParallelism();
+const fd = fs.openSync(file, 'r'), o = fs.openSync(out, 'w'), hin = crypto.createHash('sha256'), hout = crypto.createHash('sha256');
+const emit = (b) => { hout.update(b); fs.writeSync(o, b); };
+const pending = [];
+let prev, crc = 0, size = 0;
+(async () => {
+  emit(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]));
+  for (;;) {
+    const buf = Buffer.allocUnsafe(B), n = fs.readSync(fd, buf, 0, B, null);
+    if (n === 0) break;
+    const block = buf.subarray(0, n), dictionary = prev && prev.subarray(B - W);
+    const opts = { level: Number(level), finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: B + B / 8, ...(dictionary ? { dictionary } : {}) };
+    pending.push(new Promise((res, rej) => zlib.deflateRaw(block, opts, (e, r) => (e ? rej(e) : res(r)))));
+    hin.update(block); crc = zlib.crc32(block, crc); size += n; prev = buf;
+    while (pending.length > cores) emit(await pending.shift());
+  }
+  for (const p of pending) emit(await p);
+  const end = Buffer.from([3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  end.writeUInt32LE(crc >>> 0, 2); end.writeUInt32LE(size % 2 ** 32, 6);
+  emit(end); fs.closeSync(o); hin.digest(); hout.digest();
+})();`;
+
 const sha256Of = (file: string) => `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
 
 const nodeUploadFloor = (reg: RegistryFixture, module: string, repo: string) =>
@@ -217,6 +246,8 @@ async function packaging(): Promise<void> {
         const group = `compat ${label} -${level}`;
         const args = ['build', '--wasm', module, '--compression-level', String(level)];
         record(group, 'wasm-image build', await timed(process.execPath, [CLI, ...args], actionEnv({})));
+        const floorArgs = ['-e', GZIP_FLOOR, module, join(dir, 'floor.gz'), String(level)];
+        record(group, 'node gzip (floor)', await timed(process.execPath, floorArgs, actionEnv({})));
         for (const tool of ['gzip', 'pigz']) {
           const sh = `tar c -C ${dir} plugin.wasm | ${tool} -${level} > ${dir}/l.tgz && sha256sum ${dir}/l.tgz ${dir}/plugin.wasm >/dev/null`;
           record(group, `tar|${tool}+sha256sum`, await timed('bash', ['-c', sh]));
@@ -319,17 +350,23 @@ function ratios(rss: Record<string, number>): Record<Target, number> {
 }
 
 /**
- * The same ratios for the floors (a bare Node process that only uploads, or only starts and sends one
- * request): where a floor misses a target, any Node process must.
+ * The same ratios for the floors (a bare Node process that only uploads, only gzips in this layout, or only
+ * starts and sends one request): where a floor misses a target, any Node process must.
  */
 function floorRatios(): Partial<Record<Target, number>> {
   const [small, mid, big] = [PUSH_SIZES[0], PUSH_SIZES[PUSH_SIZES.length - 2], PUSH_SIZES[PUSH_SIZES.length - 1]];
   const push = (size: number | undefined, name: string) => med(`push ${size} MiB`, name);
   const floor = 'node POST+PUT (floor)';
+  const packFloor = (label: string, tool: string) =>
+    med(`compat ${label} -6`, 'node gzip (floor)') / med(`compat ${label} -6`, `tar|${tool}+sha256sum`);
   return {
     pushMidVsSkopeo: push(mid, floor) / push(mid, 'skopeo copy'),
     pushBigVsCurl: push(big, floor) / push(big, 'curl POST+PUT'),
     pushSmallVsSkopeo: push(small, floor) / push(small, 'skopeo copy'),
+    compatWasmLikeVsPigz: packFloor(`${PACK_SIZE} MiB wasm-like`, 'pigz'),
+    compatEsbuildVsPigz: packFloor('esbuild.wasm', 'pigz'),
+    compatWasmLikeVsGzip: packFloor(`${PACK_SIZE} MiB wasm-like`, 'gzip'),
+    compatEsbuildVsGzip: packFloor('esbuild.wasm', 'gzip'),
     coldStartMs: med('cold start', 'bare node (floor)'),
   };
 }
