@@ -1,6 +1,6 @@
 // Whether a host that may be reached over plain HTTP speaks TLS at all, asked with an empty trust store:
-// a plain-HTTP registry (a `registry:2` service on localhost) is told apart without first loading the
-// system's root certificates, which the verified HTTPS attempt would do (20-30 ms of a cold start).
+// a plain-HTTP registry listed in insecure-registries is told apart without first loading the system's
+// root certificates, which the verified HTTPS attempt would do (20-30 ms of a cold start).
 // Only a definite "not TLS" answer counts; anything else is left to the real, verified request.
 import { proxyFor } from './proxy.js';
 
