@@ -2,9 +2,9 @@
 // oras do. Blobs go in first, each written to a temporary file and renamed into place; index.json is
 // replaced last, in one rename, so a reader sees the old index or the new one, never an entry whose blobs
 // are missing. Nothing this did not write is ever deleted.
-import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import { nodeCrypto } from './deferred-builtins.js';
 import { InputError } from './errors.js';
 import { digestHex } from './image/digest.js';
 import { jsonBytes } from './image/json.js';
@@ -90,7 +90,7 @@ async function linkOrCopy(source: string, target: string, workDir: string | unde
 
 /** Writes a file under a temporary name beside it, then renames it into place. */
 async function writeAtomically(file: string, content: Uint8Array | { copyOf: string }, workDir?: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dirname(file), `.${basename(file)}.${nodeCrypto().randomBytes(6).toString('hex')}.tmp`);
   try {
     if (content instanceof Uint8Array) await writeFile(temp, content);
     else await linkOrCopy(content.copyOf, temp, workDir);

@@ -1,10 +1,11 @@
 // The compat variant's layer: a deterministic tar (plugin.wasm, runtime-config.json) compressed with a
 // parallel gzip, produced in one pass that reads the module once into a reused buffer and hashes the
 // module, the tar and the gzip stream as they go by.
-import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { nodeCrypto } from '../deferred-builtins.js';
 import { gzipParallel } from './parallel-gzip.js';
 import { FileName } from './mediatypes.js';
 import type { Digest } from './types.js';
@@ -92,7 +93,7 @@ function* moduleChunks(module: string | Uint8Array, size: number): Generator<Uin
 }
 
 /** The tar stream: plugin.wasm, then runtime-config.json, then the two zero blocks that end an archive. */
-function* tarChunks(input: CompatLayerInput, moduleHash: ReturnType<typeof createHash>): Generator<Uint8Array> {
+function* tarChunks(input: CompatLayerInput, moduleHash: Hash): Generator<Uint8Array> {
   yield ustarHeader(FileName.compatModule, input.moduleSize, input.mtime);
   for (const chunk of moduleChunks(input.module, input.moduleSize)) {
     // Hashed once its blocks are compressing (the chunk stays valid until the next one is read).
@@ -107,6 +108,7 @@ function* tarChunks(input: CompatLayerInput, moduleHash: ReturnType<typeof creat
 
 /** Writes the compressed layer to `out` (respecting its back-pressure) and returns its digests. */
 export async function writeCompatLayer(input: CompatLayerInput, out: Writable): Promise<CompatLayerResult> {
+  const { createHash } = nodeCrypto();
   const moduleHash = createHash('sha256');
   const tarHash = createHash('sha256');
   const gzHash = createHash('sha256');
@@ -129,6 +131,6 @@ export async function writeCompatLayer(input: CompatLayerInput, out: Writable): 
   }
   out.end();
   await Promise.race([once(out, 'finish'), failed]);
-  const digest = (h: ReturnType<typeof createHash>): Digest => `sha256:${h.digest('hex')}`;
+  const digest = (h: Hash): Digest => `sha256:${h.digest('hex')}`;
   return { digest: digest(gzHash), size, diffId: digest(tarHash), tarSize, moduleDigest: digest(moduleHash) };
 }

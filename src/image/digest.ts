@@ -1,15 +1,15 @@
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../deferred-builtins.js';
 import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Digest } from './types.js';
 
 export function sha256Digest(bytes: Uint8Array): Digest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  return `sha256:${nodeCrypto().createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 /** A pass-through that hashes and counts what flows through it. */
 export class HashCounter extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash = nodeCrypto().createHash('sha256');
   bytes = 0;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -29,7 +29,7 @@ export class HashCounter extends Transform {
  * read stream allocates a new buffer per chunk).
  */
 export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
-  const hash = createHash('sha256');
+  const hash = nodeCrypto().createHash('sha256');
   const buffers = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)] as const;
   const fh = await open(path, 'r');
   let size = 0;

@@ -6,7 +6,8 @@
 // many run at once changes only the speed, never a byte.
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
+import type * as Zlib from 'node:zlib';
+import { nodeZlib } from '../deferred-builtins.js';
 
 /** Input bytes per block (pigz's default). Changing it changes every compat digest. */
 export const GZIP_BLOCK_SIZE = 128 * 1024;
@@ -14,8 +15,6 @@ const WINDOW = 32 * 1024;
 /** A final fixed-Huffman block holding only end-of-block: BFINAL=1, BTYPE=01, code 0000000. */
 const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00]);
 const GZIP_OS_UNIX = 3;
-
-const deflateRaw = promisify(zlib.deflateRaw) as (buffer: Uint8Array, options: zlib.ZlibOptions) => Promise<Buffer>;
 
 interface GzipOptions {
   /** zlib level 0-9. */
@@ -43,9 +42,10 @@ function gzipEnd(crc: number, size: number): Buffer {
   return end;
 }
 
-function crc32(chunk: Uint8Array, crc: number): number {
+/** zlib's CRC-32 (Node 20.15 and later), checked once per stream. */
+function crc32Of(zlib: typeof Zlib): (chunk: Uint8Array, crc: number) => number {
   if (typeof zlib.crc32 !== 'function') throw new Error('compat packaging needs Node.js 20.15 or later (zlib.crc32)');
-  return zlib.crc32(chunk, crc);
+  return zlib.crc32;
 }
 
 /**
@@ -56,6 +56,9 @@ export async function* gzipParallel(source: AsyncIterable<Uint8Array> | Iterable
   const blockSize = opts.blockSize ?? GZIP_BLOCK_SIZE;
   if (blockSize < WINDOW) throw new Error(`gzip block size ${blockSize} is under the ${WINDOW}-byte window`);
   const concurrency = Math.max(1, opts.concurrency ?? availableParallelism() + 1);
+  const zlib = nodeZlib();
+  const crc32 = crc32Of(zlib);
+  const deflateRaw = promisify(zlib.deflateRaw) as (buffer: Uint8Array, options: Zlib.ZlibOptions) => Promise<Buffer>;
   const free: Buffer[] = [];
   const inFlight: Array<Promise<Buffer>> = [];
   let block: Buffer = Buffer.allocUnsafe(blockSize);

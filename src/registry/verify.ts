@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { basename } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { nodeZlib } from '../deferred-builtins.js';
 import { descriptorOf } from '../image/descriptor-json.js';
 import { HashCounter, sha256Digest } from '../image/digest.js';
 import { MANIFEST_ACCEPT, MAX_MODULE_BYTES, MediaType } from '../image/mediatypes.js';
@@ -202,7 +202,7 @@ const tarExtract = async (): Promise<TarExtract> => (await import('tar-stream'))
 
 /** A writable that reads a compat layer: gunzip, tar, the first plugin.wasm entry's header; counts the tar. */
 function compatLayerReader(result: CompatContents, extract: TarExtract): Writable {
-  const gunzip = createGunzip();
+  const gunzip = nodeZlib().createGunzip();
   const tar = extract();
   tar.on('entry', (header, stream, next) => {
     const chunks: Buffer[] = [];
@@ -451,7 +451,7 @@ interface TarEntry {
 async function firstTarEntry(gz: Readable): Promise<TarEntry> {
   const extract = await tarExtract();
   return new Promise((resolve, reject) => {
-    const gunzip = createGunzip();
+    const gunzip = nodeZlib().createGunzip();
     const tar = extract();
     const stop = () => {
       gz.destroy();

@@ -4,7 +4,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { nodeZlib } from '../deferred-builtins.js';
 import { HashCounter } from '../image/digest.js';
 import { FileName, MAX_MODULE_BYTES } from '../image/mediatypes.js';
 import type { Digest, Image } from '../image/types.js';
@@ -43,7 +43,7 @@ async function unpackPlugin(layerPath: string, target: string): Promise<ModuleFa
     found = true;
     pipeline(stream, counter, createWriteStream(target)).then(() => next(), next);
   });
-  await pipeline(createReadStream(layerPath), createGunzip(), tar as unknown as Writable);
+  await pipeline(createReadStream(layerPath), nodeZlib().createGunzip(), tar as unknown as Writable);
   return found ? { digest: counter.digest(), size: counter.bytes } : undefined;
 }
 
