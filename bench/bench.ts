@@ -292,6 +292,12 @@ async function memory(reg: RegistryFixture): Promise<Record<string, number>> {
   return rss;
 }
 
+/** Writes dirty pages back and lets the machine settle for a moment. */
+async function settle(): Promise<void> {
+  await exec('sync');
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
 /** Process start to the first request a command sends (a stub server records the moment). */
 async function coldStartMs(command: (url: string) => { args: string[]; env: NodeJS.ProcessEnv }): Promise<number> {
   let first: bigint | undefined;
@@ -326,7 +332,7 @@ async function coldStarts(): Promise<void> {
       env: actionEnv({}),
     }),
   };
-  for (let run = 0; run < Math.max(RUNS, 5); run++) {
+  for (let run = 0; run < Math.max(RUNS, 9); run++) {
     for (const [name, command] of Object.entries(contenders)) record('cold start', name, await coldStartMs(command));
   }
 }
@@ -420,11 +426,19 @@ async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const loadBefore = loadavg()[0];
   try {
-    await pushes(reg);
-    await packaging();
-    await tags(reg);
-    const rss = await memory(reg);
+    // Each phase starts on a quiet machine: the dirty pages of the one before (hundreds of MiB of modules
+    // and blobs) written back first, not while the next is timed. The cold starts, the shortest figures,
+    // come first.
+    await settle();
     await coldStarts();
+    await settle();
+    await pushes(reg);
+    await settle();
+    await packaging();
+    await settle();
+    await tags(reg);
+    await settle();
+    const rss = await memory(reg);
     const measured = ratios(rss);
     const load = [loadBefore, loadavg()[0]];
     console.log(report(rss, measured, load));
