@@ -42,10 +42,23 @@ function gzipEnd(crc: number, size: number): Buffer {
   return end;
 }
 
-/** zlib's CRC-32 (Node 20.15 and later), checked once per stream. */
-function crc32Of(zlib: typeof Zlib): (chunk: Uint8Array, crc: number) => number {
+/** The block compressor (raw deflate, ending in a sync flush) and zlib's CRC-32, which needs Node 20.15. */
+function zlibFunctions(level: number, blockSize: number) {
+  const zlib = nodeZlib();
   if (typeof zlib.crc32 !== 'function') throw new Error('compat packaging needs Node.js 20.15 or later (zlib.crc32)');
-  return zlib.crc32;
+  const deflateRaw = promisify(zlib.deflateRaw) as (buffer: Uint8Array, options: Zlib.ZlibOptions) => Promise<Buffer>;
+  const deflateBlock = (input: Uint8Array, dictionary: Uint8Array | undefined) =>
+    deflateRaw(input, {
+      level,
+      memLevel: 8,
+      windowBits: 15,
+      strategy: zlib.constants.Z_DEFAULT_STRATEGY,
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+      // Room for the whole block's output in one buffer: no per-16 KiB pieces to join, half the garbage.
+      chunkSize: blockSize + (blockSize >> 3),
+      ...(dictionary ? { dictionary } : {}),
+    });
+  return { deflateBlock, crc32: zlib.crc32 };
 }
 
 /**
@@ -56,9 +69,7 @@ export async function* gzipParallel(source: AsyncIterable<Uint8Array> | Iterable
   const blockSize = opts.blockSize ?? GZIP_BLOCK_SIZE;
   if (blockSize < WINDOW) throw new Error(`gzip block size ${blockSize} is under the ${WINDOW}-byte window`);
   const concurrency = Math.max(1, opts.concurrency ?? availableParallelism() + 1);
-  const zlib = nodeZlib();
-  const crc32 = crc32Of(zlib);
-  const deflateRaw = promisify(zlib.deflateRaw) as (buffer: Uint8Array, options: Zlib.ZlibOptions) => Promise<Buffer>;
+  const { deflateBlock, crc32 } = zlibFunctions(opts.level, blockSize);
   const free: Buffer[] = [];
   const inFlight: Array<Promise<Buffer>> = [];
   let block: Buffer = Buffer.allocUnsafe(blockSize);
@@ -71,16 +82,7 @@ export async function* gzipParallel(source: AsyncIterable<Uint8Array> | Iterable
   const dispatch = () => {
     const input = block;
     const dictionary = previous?.buffer.subarray(blockSize - WINDOW);
-    const compressed = deflateRaw(input.subarray(0, filled), {
-      level: opts.level,
-      memLevel: 8,
-      windowBits: 15,
-      strategy: zlib.constants.Z_DEFAULT_STRATEGY,
-      finishFlush: zlib.constants.Z_SYNC_FLUSH,
-      // Room for the whole block's output in one buffer: no per-16 KiB pieces to join, half the garbage.
-      chunkSize: blockSize + (blockSize >> 3),
-      ...(dictionary ? { dictionary } : {}),
-    });
+    const compressed = deflateBlock(input.subarray(0, filled), dictionary);
     compressed.catch(() => undefined); // awaited in order below; this only keeps a later failure from being "unhandled"
     inFlight.push(compressed);
     // A buffer is reused only when nothing reads it any more: its own block and the next one (its dictionary).
