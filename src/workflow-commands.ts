@@ -1,12 +1,13 @@
 // What the bundle uses in place of @actions/core: package.json maps `#actions-core` here under the
 // "production" condition, which ncc resolves with, and to @actions/core itself everywhere else (the tests,
 // and `@github/local-action`, which stubs the package's entry). The same functions, from the toolkit's own
-// modules (outputs excepted, see appendOutput): the entry also loads its OIDC client, and with it @actions/http-client and undici (about 1 MB of
-// code) that this action never calls, a third of the cold start. The package exports only its entry, hence
-// the relative paths; the lockfile pins the version these files come from.
+// modules (outputs excepted, see appendOutput): the entry also loads its OIDC client, and with it
+// @actions/http-client and undici (about 1 MB of code) that this action never calls, a third of the cold
+// start. The package exports only its entry, hence the relative paths; the lockfile pins the version these
+// files come from.
+import { appendFileSync, existsSync } from 'node:fs';
 import { EOL } from 'node:os';
 import type { AnnotationProperties } from '@actions/core';
-import { appendFileSync, existsSync } from 'node:fs';
 import { issue, issueCommand } from '../node_modules/@actions/core/lib/command.js';
 import { toCommandProperties, toCommandValue } from '../node_modules/@actions/core/lib/utils.js';
 import { nodeCrypto } from './deferred-builtins.js';

@@ -1,6 +1,6 @@
-import { nodeCrypto } from '../deferred-builtins.js';
 import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
+import { nodeCrypto } from '../deferred-builtins.js';
 import type { Digest } from './types.js';
 
 export function sha256Digest(bytes: Uint8Array): Digest {
