@@ -9,8 +9,6 @@ import { isLoopbackHost } from './reference.js';
 import { isNotTls, probeTls } from './tls-probe.js';
 import { isRetryableStatus, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
 
-/** The plain-HTTP ping of a loopback host says: ask HTTPS (the host may speak TLS). */
-const ASK_HTTPS = 'ask-https';
 /** Failures of a plain-HTTP request that only a plain-HTTP (or silent) server causes. */
 const PLAIN_HTTP_FAILURES = new Set(['ETIMEDOUT', BODY_TOO_LARGE, TOO_MANY_REDIRECTS]);
 
@@ -116,10 +114,12 @@ export class RegistryClient {
         // A registry answers `{}` here; anything large is not a registry.
         maxBodyBytes: 64 * 1024,
       });
-    const early = this.plainFirst ? await this.askPlainFirst(() => get('http')) : undefined;
-    if (early && early !== ASK_HTTPS) return this.onPlainHttp(early);
+    const plainFirst = this.plainFirst;
+    const early = plainFirst ? await this.askPlainFirst(() => get('http')) : undefined;
+    if (early) return this.onPlainHttp(early);
     // A host that may be plain HTTP is asked cheaply first; only a definite "not TLS" skips the HTTPS attempt.
-    const plain = !early && this.insecureAllowed && (await this.probe()) === 'plain';
+    // (After a plain-first ping that did not stand, HTTPS is what is left to ask.)
+    const plain = !plainFirst && this.insecureAllowed && (await this.probe()) === 'plain';
     try {
       if (!plain) {
         const res = await get('https');
@@ -153,16 +153,16 @@ export class RegistryClient {
    * The plain-HTTP ping's answer when the host speaks plain HTTP: any answer but the 400 a TLS server (Go's,
    * nginx's) gives a plain request. Its failure stands when the server is plain HTTP all the same: it spoke
    * HTTP (a redirect loop, a body too large), stayed silent (no TLS server is silent on a plain request), or
-   * answers a TLS handshake in plain text. Otherwise HTTPS is to be asked.
+   * answers a TLS handshake in plain text. Undefined: HTTPS is to be asked.
    */
-  private async askPlainFirst(ping: () => Promise<HttpResponse>): Promise<HttpResponse | typeof ASK_HTTPS> {
+  private async askPlainFirst(ping: () => Promise<HttpResponse>): Promise<HttpResponse | undefined> {
     try {
       const res = await ping();
-      return res.status === 400 ? ASK_HTTPS : res;
+      return res.status === 400 ? undefined : res;
     } catch (err) {
       if (!(err instanceof NetworkError) || PLAIN_HTTP_FAILURES.has(err.code)) throw err;
       if ((await this.probe()) === 'plain') throw err;
-      return ASK_HTTPS;
+      return undefined;
     }
   }
 
