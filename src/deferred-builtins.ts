@@ -1,6 +1,6 @@
 // Node's crypto and zlib, loaded at their first use rather than at start: a push puts its first request on
-// the wire while they load (3-8 ms of a cold start here), and a run that never hashes or compresses (a
-// promotion within one registry) never loads them.
+// the wire before they load (3-8 ms of a cold start here), and a run that fails its input checks loads
+// neither.
 import type * as Crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as Zlib from 'node:zlib';
