@@ -293,9 +293,10 @@ function connecting(tags: Options['tags'], pushOptions: PushOptions, host: Host)
       // Handled where it is awaited (registries, cancel), never an unhandled rejection meanwhile.
       pending.catch(() => undefined);
     }
-    // One turn of the event loop: the connection's first steps (loading the transport, opening the socket)
-    // run before the packaging takes the thread.
-    return new Promise<void>((resolve) => setImmediate(resolve));
+    // Two turns of the event loop before the packaging takes the thread. The first ends the current turn,
+    // in whose microtasks the request was made and its socket opened; in the second, the poll phase watches
+    // that socket, so a connect that is already done (a registry nearby) sends the request right away.
+    return new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
   };
   return {
     start,
