@@ -103,7 +103,7 @@ type Finish = () => Promise<SourcedImage>;
 
 /**
  * The module path: build, check and inspect `options.wasm` now, before any network call; the returned
- * step packages it.
+ * step logs what the module is and packages it.
  */
 async function prepareModule(options: Options, host: Host, workDir: string, signal?: AbortSignal): Promise<Finish> {
   const build = options.build;
@@ -129,8 +129,10 @@ async function prepareModule(options: Options, host: Host, workDir: string, sign
     if (err instanceof WasmFormatError) throw new InputError('wasm', `${module.path} is not a well-formed Wasm module: ${err.message}`);
     throw err;
   });
-  reportModule(info, options, host);
   return async () => {
+    // Logged here, once the connection has started: every check above ran before it, and the log lines are
+    // no reason to hold its first request back.
+    reportModule(info, options, host);
     const packed = await host.group('Package', async () => {
       const started = Date.now();
       const p = await packModule(module, spec, workDir, options.compressionLevel);
