@@ -272,8 +272,8 @@ function pushSettings(options: Options, host: Host, common: SourceOptions): Push
  */
 interface Connecting {
   /**
-   * Starts connecting, once; resolves when its first request is on its way, so that its round trips overlap
-   * the packaging, which keeps the thread busy.
+   * Starts connecting, once; resolves two event-loop turns later, by which a registry nearby has its first
+   * request, so that the connection's round trips overlap the packaging, which keeps the thread busy.
    */
   start(): Promise<void>;
   /** The registries, the connection's log lines replayed in their own group. */
