@@ -63,18 +63,27 @@ function reportModule(info: ModuleInfo, options: Options, host: Host, variant = 
   if (mismatch) host.warning(`${mismatch}; the proxy may refuse the module`, 'ABI mismatch');
 }
 
-/** Holds log lines of work that runs in the background, to print them in their own group later. */
+/**
+ * Holds log lines of work that runs in the background, to print them in their own group later; once
+ * replayed, it prints straight away (the clients it was given to log retries for the rest of the push).
+ */
 class BufferedLog implements Logger {
   private readonly lines: Array<['info' | 'warning', string]> = [];
+  private replayed = false;
   constructor(private readonly host: Host) {}
   info(message: string): void {
-    this.lines.push(['info', message]);
+    this.log('info', message);
   }
   warning(message: string): void {
-    this.lines.push(['warning', message]);
+    this.log('warning', message);
   }
-  replay(host: Host = this.host): void {
-    for (const [kind, message] of this.lines.splice(0)) host[kind](message);
+  replay(): void {
+    this.replayed = true;
+    for (const [kind, message] of this.lines.splice(0)) this.host[kind](message);
+  }
+  private log(kind: 'info' | 'warning', message: string): void {
+    if (this.replayed) this.host[kind](message);
+    else this.lines.push([kind, message]);
   }
 }
 

@@ -14,6 +14,7 @@ import {
 } from '../helpers/fault-proxy.js';
 import { expectNoSecrets } from '../helpers/consumer.js';
 import { packFixture, push, pushError } from '../helpers/push.js';
+import { FIXTURE_MODULE, runAction } from '../helpers/action.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 import type { PackedImage } from '../../src/pack.js';
 
@@ -197,6 +198,23 @@ describe('fault scenarios through the proxy', () => {
         expect(Math.max(...perBlob.values())).toBe(scenario.expect.attempts);
       }
     }
+  });
+});
+
+describe('the action logs every retry', () => {
+  it('a retry during the upload, by a client the connection made (its log group was printed long before)', async () => {
+    proxy.addRule({ match: { method: 'HEAD', path: /\/blobs\/sha256:/ }, fault: { kind: 'status', status: 503 } });
+    const inputs = {
+      wasm: FIXTURE_MODULE,
+      variant: 'oci',
+      tags: `${repo('logged')}:1`,
+      username: reg.username as string,
+      password: reg.password as string,
+    };
+    const run = await runAction({ ...inputs, retries: '2' });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const upload = run.stdout.slice(run.stdout.indexOf('::group::Upload'));
+    expect(upload).toMatch(/::warning[^\n]*checking blob sha256:\w+: HTTP 503[^\n]*; retrying in/);
   });
 });
 
