@@ -16,7 +16,8 @@ import { printable } from './log-text.js';
 import { checkFits, packModule } from './pack.js';
 import { closeIdleConnections } from './registry/http.js';
 import type { Logger } from './registry/client.js';
-import { connect, pushImage, type PushOptions, type PushResult, type Registry } from './registry/push.js';
+import type { ModuleFile } from './registry/early-upload.js';
+import { cancelEarlyUploads, connect, pushImage, type PushOptions, type PushResult, type Registry } from './registry/push.js';
 import { MountRefused } from './registry/upload.js';
 import { buildOutputs, failureMarkdown, summaryMarkdown, type RunResult, type RunWarning } from './report.js';
 import { readLayoutImage } from './source/layout.js';
@@ -110,11 +111,17 @@ class VerificationError extends Error {
 /** A step that needs the network (packaging overlaps with authentication; a promotion reads the source). */
 type Finish = () => Promise<SourcedImage>;
 
+/** The image's finishing step, and the raw module (oci, wasm) that can start going up while it is hashed. */
+interface Prepared {
+  finish: Finish;
+  rawModule?: ModuleFile;
+}
+
 /**
  * The module path: build, check and inspect `options.wasm` now, before any network call; the returned
  * step logs what the module is and packages it.
  */
-async function prepareModule(options: Options, host: Host, workDir: string, signal?: AbortSignal): Promise<Finish> {
+async function prepareModule(options: Options, host: Host, workDir: string, signal?: AbortSignal): Promise<Prepared> {
   const build = options.build;
   // Loaded only when there is a build to run (it brings @actions/exec): a run without one starts faster.
   const built = build
@@ -138,7 +145,7 @@ async function prepareModule(options: Options, host: Host, workDir: string, sign
     if (err instanceof WasmFormatError) throw new InputError('wasm', `${module.path} is not a well-formed Wasm module: ${err.message}`);
     throw err;
   });
-  return async () => {
+  const finish = async () => {
     // Logged here, once the connection has started: every check above ran before it, and the log lines are
     // no reason to hold its first request back.
     reportModule(info, options, host);
@@ -152,6 +159,7 @@ async function prepareModule(options: Options, host: Host, workDir: string, sign
     });
     return { image: packed.image, facts: { wasm: packed.wasm, module: info }, cacheHit: built?.cacheHit };
   };
+  return { finish, ...(options.variant === 'compat' ? {} : { rawModule: { path: module.path, size: module.size } }) };
 }
 
 function warnNotEnvoy(host: Host): void {
@@ -169,7 +177,7 @@ async function existingFacts(image: Image, options: Options, host: Host, workDir
 }
 
 /** A layout is read and checked whole before any network call. */
-async function prepareLayout(options: Options, host: Host, workDir: string, dir: string, ref: string | undefined): Promise<Finish> {
+async function prepareLayout(options: Options, host: Host, workDir: string, dir: string, ref: string | undefined): Promise<Prepared> {
   const image = await host.group('Read image', async () => {
     const img = await readLayoutImage(dir, ref);
     host.info(`${img.variant} image ${img.manifestDescriptor.digest} from the OCI layout ${dir}`);
@@ -177,11 +185,11 @@ async function prepareLayout(options: Options, host: Host, workDir: string, dir:
   });
   if (image.variant === 'wasm') warnNotEnvoy(host);
   const sourced = await existingFacts(image, options, host, workDir);
-  return () => Promise.resolve(sourced);
+  return { finish: () => Promise.resolve(sourced) };
 }
 
 /** An image in a registry: within one registry every blob is mounted; a layout or another registry needs the bytes here. */
-function prepareRegistryImage(options: Options, host: Host, workDir: string, source: SourceOptions, from: DigestReference): Finish {
+function prepareRegistryImage(options: Options, host: Host, workDir: string, source: SourceOptions, from: DigestReference): Prepared {
   const { ref, digest } = from;
   const read = async (download: boolean, retry = false): Promise<SourcedImage> => {
     const image = await host.group('Read image', async () => {
@@ -197,10 +205,10 @@ function prepareRegistryImage(options: Options, host: Host, workDir: string, sou
     const sourced = await existingFacts(image, options, host, workDir);
     return download ? sourced : { ...sourced, withBytes: () => read(true, true) };
   };
-  return () => read(options.ociLayout !== undefined || !options.push || options.tags.some((t) => t.host !== ref.host));
+  return { finish: () => read(options.ociLayout !== undefined || !options.push || options.tags.some((t) => t.host !== ref.host)) };
 }
 
-function prepareImage(options: Options, host: Host, workDir: string, source: SourceOptions): Promise<Finish> | Finish {
+function prepareImage(options: Options, host: Host, workDir: string, source: SourceOptions): Promise<Prepared> | Prepared {
   const from = options.source;
   if (from.kind === 'module') return prepareModule(options, host, workDir, source.signal);
   if (from.kind === 'layout') return prepareLayout(options, host, workDir, from.dir, from.ref);
@@ -282,9 +290,10 @@ function pushSettings(options: Options, host: Host, common: SourceOptions): Push
 interface Connecting {
   /**
    * Starts connecting, once; resolves two event-loop turns later, by which a registry nearby has its first
-   * request, so that the connection's round trips overlap the packaging, which keeps the thread busy.
+   * request, so that the connection's round trips overlap the packaging, which keeps the thread busy. Once
+   * connected, the raw module given starts going up (early-upload.ts).
    */
-  start(): Promise<void>;
+  start(rawModule?: ModuleFile): Promise<void>;
   /** The registries, the connection's log lines replayed in their own group. */
   registries(): Promise<Registry[]>;
   /** Stops a connection the push will not use, and waits until its requests have ended. */
@@ -298,9 +307,9 @@ function connecting(tags: Options['tags'], pushOptions: PushOptions, host: Host)
   if (pushOptions.signal?.aborted) stop.abort();
   pushOptions.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   let pending: Promise<Registry[]> | undefined;
-  const start = () => {
+  const start = (rawModule?: ModuleFile) => {
     if (!pending) {
-      pending = connect(tags, { ...pushOptions, log, signal: stop.signal });
+      pending = connect(tags, { ...pushOptions, log, signal: stop.signal, earlyModule: rawModule });
       // Handled where it is awaited (registries, cancel), never an unhandled rejection meanwhile.
       pending.catch(() => undefined);
     }
@@ -323,7 +332,7 @@ function connecting(tags: Options['tags'], pushOptions: PushOptions, host: Host)
     },
     cancel: async () => {
       stop.abort();
-      await pending?.catch(() => undefined);
+      await cancelEarlyUploads((await pending?.catch(() => undefined)) ?? []);
     },
   };
 }
@@ -354,9 +363,9 @@ async function publish(options: Options, host: Host, warnings: RunWarning[], sig
   const workDir = await mkdtemp(join(tempRoot(), 'wasm-image-'));
   const connection = pushOptions && connecting(options.tags, pushOptions, host);
   try {
-    const finish = await prepareImage(options, host, workDir, common);
+    const { finish, rawModule } = await prepareImage(options, host, workDir, common);
     // Every local check passed: connect while the image is packaged (hashed) or read.
-    if (connection) await connection.start();
+    if (connection) await connection.start(rawModule);
     const sourced = await finish();
     const { image } = sourced;
 

@@ -41,6 +41,19 @@ export interface ClientRequest {
   headers?: Record<string, string>;
   body?: RequestBody;
   consume?: (res: IncomingMessage) => Promise<void>;
+  /** Stops this request alone (the client's own signal stops every request). */
+  signal?: AbortSignal;
+}
+
+/** A signal that aborts with either one (AbortSignal.any needs Node 20.3; the engines allow 20.0). */
+function either(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  if (!a || !b) return a ?? b;
+  const both = new AbortController();
+  const abort = () => both.abort();
+  if (a.aborted || b.aborted) abort();
+  a.addEventListener('abort', abort, { once: true });
+  b.addEventListener('abort', abort, { once: true });
+  return both.signal;
 }
 
 export class RegistryClient {
@@ -205,6 +218,7 @@ export class RegistryClient {
   async request(req: ClientRequest): Promise<HttpResponse> {
     await this.ping();
     const url = this.url(req.target);
+    const signal = either(req.signal, this.opts.signal);
     const attempt = async (): Promise<HttpResponse> => {
       const headers: Record<string, string> = { ...req.headers };
       // Credentials go only to the registry's own origin, never to another host named in a Location.
@@ -219,7 +233,7 @@ export class RegistryClient {
         body: req.body,
         consume: req.consume,
         timeoutMs: this.opts.timeoutMs,
-        signal: this.opts.signal,
+        signal,
         authorizedOrigin: this.base?.origin,
       });
     };

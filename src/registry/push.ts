@@ -7,8 +7,9 @@ import { registryClient, type ClientSettings } from './clients.js';
 import { describeAnswer, parseErrorBody, RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, type HttpResponse } from './http.js';
 import { formatDigestReference, formatReference, type ImageReference } from './reference.js';
-import { DEFAULT_RETRY_POLICY, isRetryableStatus, noRetries, RetriesExhausted, withRetries, type RetryPolicy } from './retry.js';
-import { ensureBlob, type UploadOutcome, type UploadSettings } from './upload.js';
+import { DEFAULT_RETRY_POLICY, isRetryableStatus, noRetries, RetriesExhausted, withRetries } from './retry.js';
+import { startEarlyUpload, type EarlyUpload, type ModuleFile } from './early-upload.js';
+import { ensureBlob, requiresMonolithic, type UploadOutcome, type UploadSettings } from './upload.js';
 import { checkBeforeUpload, UnloadableImage, verifyRepository, type ConsumerVariant, type VerifyMode } from './verify.js';
 
 export interface PushOptions extends ClientSettings {
@@ -24,6 +25,11 @@ export interface PushOptions extends ClientSettings {
   connection?: Promise<Registry[]>;
   /** Check the image against the consumers' rules: locally and by reading back its manifest, config and layer HEADs (light), or by reading every blob back (full). */
   verify?: VerifyMode;
+  /**
+   * The raw module (the oci and wasm variants' layer), whose upload `connect` may start while it is still
+   * being hashed (early-upload.ts).
+   */
+  earlyModule?: ModuleFile;
   /** Runs a phase (authenticate, upload) as a log group; the default just runs it. */
   group?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -67,6 +73,8 @@ export interface Registry {
   client: RegistryClient;
   /** Repositories in the order their tags were given. */
   repositories: string[];
+  /** The module's upload into the first repository, started by `connect`. */
+  early?: EarlyUpload;
 }
 
 interface RepositoryPlan {
@@ -96,9 +104,28 @@ export async function connect(refs: ImageReference[], opts: PushOptions): Promis
     await client.ping();
     const registry: Registry = { host, client, repositories: [...new Set(group.map((r) => r.repository))] };
     await Promise.all(repositoryPlan(registry, opts.mountFrom).map((p) => client.authorize(pushScopes(p.repository, p.mountFrom))));
-    registries.push(registry);
+    registries.push({ ...registry, early: earlyUpload(registry, group, opts) });
   }
   return registries;
+}
+
+/** Stops the early uploads that no blob took over, and deletes their sessions. */
+export async function cancelEarlyUploads(registries: Registry[]): Promise<void> {
+  await Promise.all(registries.flatMap((r) => (r.early ? [r.early.cancel()] : [])));
+}
+
+/**
+ * Starts the module's upload into the registry's first repository, where it would go up in one streamed
+ * PATCH: large enough to be streamed, no chunks, no single PUT, and nothing to mount it from instead.
+ */
+function earlyUpload(registry: Registry, refs: ImageReference[], opts: PushOptions): EarlyUpload | undefined {
+  const module = opts.earlyModule;
+  const [first] = repositoryPlan(registry, opts.mountFrom);
+  const streamed = module && module.size > (opts.streamThreshold ?? DEFAULT_STREAM_THRESHOLD);
+  if (!streamed || opts.maxChunk || requiresMonolithic(registry.host) || first.mountFrom.length > 0) return undefined;
+  const tag = (refs.find((r) => r.repository === first.repository) as ImageReference).tag;
+  const target = { client: registry.client, repository: first.repository, scopes: pushScopes(first.repository) };
+  return startEarlyUpload(target, tag, module, opts.log);
 }
 
 /**
@@ -250,8 +277,9 @@ async function uploadBlobs(
   const [first, ...rest] = repositoryPlan(registry, opts.mountFrom) as [RepositoryPlan, ...RepositoryPlan[]];
   const pushTo = async ({ repository, mountFrom }: RepositoryPlan) => {
     const target = { client: registry.client, repository, scopes: pushScopes(repository, mountFrom) };
+    const early = repository === first.repository ? registry.early : undefined;
     await mapLimit(blobs, concurrency, async (blob) => {
-      const outcome = await ensureBlob(target, blob, mountFrom, settings);
+      const outcome = await ensureBlob(target, blob, mountFrom, settings, early);
       counts[outcome]++;
       opts.log.info(`${outcome.padEnd(8)} ${blob.descriptor.digest} (${blob.descriptor.size} bytes) in ${registry.host}/${repository}`);
     });
@@ -260,18 +288,21 @@ async function uploadBlobs(
   await mapLimit(rest, concurrency, pushTo);
 }
 
-export async function pushImage(image: Image, refs: ImageReference[], opts: PushOptions): Promise<PushResult> {
-  if (refs.length === 0) throw new Error('Input `tags`: nothing to push; give at least one image reference');
-  const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
-  const concurrency = opts.concurrency ?? 4;
-  const settings: UploadSettings = {
+function uploadSettings(opts: PushOptions): UploadSettings {
+  return {
     streamThreshold: opts.streamThreshold ?? DEFAULT_STREAM_THRESHOLD,
     ...(opts.maxChunk ? { maxChunk: opts.maxChunk } : {}),
-    retry,
+    retry: { ...DEFAULT_RETRY_POLICY, ...opts.retry },
     warn: (m) => opts.log.warning(m),
     signal: opts.signal,
     monolithicHosts: new Set(),
   };
+}
+
+export async function pushImage(image: Image, refs: ImageReference[], opts: PushOptions): Promise<PushResult> {
+  if (refs.length === 0) throw new Error('Input `tags`: nothing to push; give at least one image reference');
+  const concurrency = opts.concurrency ?? 4;
+  const settings = uploadSettings(opts);
   const digest = image.manifestDescriptor.digest;
   const blobs = imageBlobs(image);
   const counts: Record<UploadOutcome, number> = { exists: 0, mounted: 0, uploaded: 0 };
@@ -280,29 +311,32 @@ export async function pushImage(image: Image, refs: ImageReference[], opts: Push
   // 1. Credentials, a ping and a token per registry, before any upload: auth problems fail fast. The
   // caller may have started this already, to overlap it with packaging.
   const registries = await (opts.connection ?? phase('Authenticate', () => connect(refs, opts)));
-  // The light verification reads the layers' contents here, from the bytes about to be uploaded (after
-  // the connection is awaited, so that its failure is never left unhandled meanwhile).
-  if (opts.verify === 'light') await checkBeforeUpload(image);
   const scopes = scopesByRepository(registries, opts.mountFrom);
-  const result = await phase('Upload', async () => {
-    const started = Date.now();
-
-    // 2. Blobs, every registry at once: the first repository of a registry uploads; the others mount from it.
-    await mapLimit(registries, registries.length, (registry) => uploadBlobs(registry, blobs, settings, opts, counts));
-
-    // 3. Manifests, only now that every blob everywhere is in place.
-    const pushed: string[] = [];
-    const byHost = new Map(registries.map((r) => [r.host, r]));
-    await mapLimit(refs, concurrency, (ref) => {
-      const { client } = byHost.get(ref.host) as Registry;
-      return putManifest(image, ref, client, scopes.get(`${ref.host}/${ref.repository}`) as string[], blobs, settings, opts.log);
+  let result: PushResult;
+  try {
+    // The light verification reads the layers' contents here, from the bytes about to be uploaded (after
+    // the connection is awaited, so that its failure is never left unhandled meanwhile).
+    if (opts.verify === 'light') await checkBeforeUpload(image);
+    result = await phase('Upload', async () => {
+      const started = Date.now();
+      // 2. Blobs, every registry at once: the first repository of a registry uploads; the others mount from it.
+      await mapLimit(registries, registries.length, (registry) => uploadBlobs(registry, blobs, settings, opts, counts));
+      // 3. Manifests, only now that every blob everywhere is in place.
+      const byHost = new Map(registries.map((r) => [r.host, r]));
+      await mapLimit(refs, concurrency, (ref) => {
+        const { client } = byHost.get(ref.host) as Registry;
+        return putManifest(image, ref, client, scopes.get(`${ref.host}/${ref.repository}`) as string[], blobs, settings, opts.log);
+      });
+      const pushed = refs.map((r) => formatReference(r));
+      opts.log.info(
+        `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
+      );
+      return { digest, pushed, image: formatDigestReference(refs[0], digest), blobs: counts, verification: undefined };
     });
-    for (const ref of refs) pushed.push(formatReference(ref));
-    opts.log.info(
-      `pushed ${pushed.length} tag(s) in ${Date.now() - started} ms: ${counts.uploaded} blob(s) uploaded, ${counts.mounted} mounted, ${counts.exists} already present`,
-    );
-    return { digest, pushed, image: formatDigestReference(refs[0], digest), blobs: counts, verification: undefined };
-  });
+  } finally {
+    // An early upload that no blob took over (a failure came first): stopped, and its session deleted.
+    await cancelEarlyUploads(registries);
+  }
   const mode = opts.verify ?? 'off';
   const verification = mode === 'off' ? undefined : await phase('Verify', () => verifyAll(image, refs, registries, scopes, mode, opts.log));
   return { ...result, verification };

@@ -4,6 +4,7 @@
 // registry announces a maximum (OCI-Chunk-Max-Length).
 import type { Blob, Digest } from '../image/types.js';
 import type { RegistryClient } from './client.js';
+import type { EarlyResult, EarlyUpload } from './early-upload.js';
 import { RegistryError, unexpectedResponse } from './errors.js';
 import { getHeader, type HttpResponse, type RequestBody } from './http.js';
 import { isRetryableStatus, withRetries, type Attempt, type RetryPolicy } from './retry.js';
@@ -29,7 +30,7 @@ interface RepoTarget {
 }
 
 /** An upload session: where to send bytes, and the chunk bounds the registry announced. */
-interface Session {
+export interface Session {
   url: URL;
   minChunk: number;
   maxChunk?: number;
@@ -42,6 +43,7 @@ interface Session {
 const MIN_NONFINAL_PART = 5 * 1024 * 1024;
 /** PATCH answers that say "no chunked uploads here": the blob goes up again in one PUT. */
 const PATCH_REFUSED = new Set([400, 405, 416, 501]);
+export const refusesPatch = (status: number) => PATCH_REFUSED.has(status);
 /** Answers that accept fewer bytes than were sent, in a row, before the upload is given up as stuck. */
 const MAX_SHORT_ANSWERS = 8;
 
@@ -150,10 +152,10 @@ function sessionFrom(res: HttpResponse, what: string, host: string): Session {
   };
 }
 
-async function openSession(target: RepoTarget): Promise<Session> {
+export async function openSession(target: RepoTarget, signal?: AbortSignal): Promise<Session> {
   const { client, repository, scopes } = target;
   const what = `starting an upload to ${repository}`;
-  const res = await client.request({ method: 'POST', target: `/v2/${repository}/blobs/uploads/`, scopes });
+  const res = await client.request({ method: 'POST', target: `/v2/${repository}/blobs/uploads/`, scopes, signal });
   if (res.status !== 202) throw failure(res, what, client.host);
   return sessionFrom(res, what, client.host);
 }
@@ -228,6 +230,11 @@ async function streamFrom(target: RepoTarget, session: Session, blob: Blob, offs
   checkDigestHeader(res, digest, client.host);
 }
 
+/** Cancels a session this push will not complete; best effort (the registry drops abandoned ones in time). */
+export async function deleteSession(target: RepoTarget, session: Session): Promise<void> {
+  await target.client.request({ method: 'DELETE', target: session.url, scopes: target.scopes }).catch(() => undefined);
+}
+
 /** Asks the registry how much of a session it has; undefined when the session is gone or unusable. */
 async function committedOffset(target: RepoTarget, session: Session): Promise<number | undefined> {
   const res = await target.client.request({ method: 'GET', target: session.url, scopes: target.scopes });
@@ -250,16 +257,23 @@ interface UploadState {
   session?: Session;
   resume: boolean;
   monolithic: boolean;
+  /** What the session holds, as the registry's last answer said: a resume need not ask. */
+  offset?: number;
 }
 
 /** Where a streamed attempt starts: the session a failed attempt left, at the registry's offset, or anew. */
 async function startingPoint(target: RepoTarget, blob: Blob, state: UploadState, settings: UploadSettings): Promise<[Session, number]> {
   const left = state.session;
+  const known = state.offset;
   state.session = undefined;
+  state.offset = undefined;
   if (left && state.resume) {
-    const at = await committedOffset(target, left);
+    const at = known ?? (await committedOffset(target, left));
     if (at !== undefined && (at === 0 || at >= resumeFloor(left, settings, blob.descriptor.size))) {
-      if (at > 0) settings.warn(`uploading ${shortDigest(blob.descriptor.digest)}: resuming at byte ${at} of ${blob.descriptor.size}`);
+      // A session handed over whole (an early upload) is no resume after a failure: nothing to warn about.
+      if (at > 0 && known === undefined) {
+        settings.warn(`uploading ${shortDigest(blob.descriptor.digest)}: resuming at byte ${at} of ${blob.descriptor.size}`);
+      }
       return [left, at];
     }
   }
@@ -280,15 +294,26 @@ async function attemptUpload(target: RepoTarget, blob: Blob, state: UploadState,
     await streamFrom(target, session, blob, offset, settings);
   } catch (err) {
     if (!(err instanceof PatchRefused)) throw err;
-    const { host } = target.client;
-    settings.monolithicHosts.add(host);
-    state.monolithic = true;
-    state.session = undefined;
-    settings.warn(
-      `${host} refused a PATCH of ${shortDigest(blob.descriptor.digest)} (HTTP ${err.response.status}); uploading it in one PUT instead`,
-    );
+    takeNoPatch(target, blob, err.response.status, state, settings);
     await putWhole(target, await openSession(target), blob);
   }
+}
+
+/** The registry refused a PATCH as such: this blob and every later one on the host go up in one PUT. */
+function takeNoPatch(target: RepoTarget, blob: Blob, status: number, state: UploadState, settings: UploadSettings): void {
+  const { host } = target.client;
+  settings.monolithicHosts.add(host);
+  state.monolithic = true;
+  state.session = undefined;
+  settings.warn(`${host} refused a PATCH of ${shortDigest(blob.descriptor.digest)} (HTTP ${status}); uploading it in one PUT instead`);
+}
+
+/** How the upload goes on from what an early upload left (early-upload.ts). */
+async function takeOver(target: RepoTarget, blob: Blob, left: EarlyResult, state: UploadState, settings: UploadSettings): Promise<void> {
+  if ('refused' in left) return takeNoPatch(target, blob, left.refused, state, settings);
+  if (state.session) await deleteSession(target, state.session);
+  // Resumed from where its PATCH ended (at the end: only the closing PUT is left).
+  Object.assign(state, { session: left.session, offset: left.offset, resume: true, monolithic: false });
 }
 
 async function blobExists(target: RepoTarget, blob: Blob, retry: RetryPolicy): Promise<boolean> {
@@ -327,24 +352,49 @@ async function tryMount(
   return { mounted: false };
 }
 
-/** Makes sure `blob` is in the target repository, and says how it got there. */
-export async function ensureBlob(target: RepoTarget, blob: Blob, mountFrom: string[], settings: UploadSettings): Promise<UploadOutcome> {
+/** Whether the blob is there already (found, or mounted now); else the session a refused mount opened, if any. */
+async function present(
+  target: RepoTarget,
+  blob: Blob,
+  mountFrom: string[],
+  settings: UploadSettings,
+): Promise<'exists' | 'mounted' | Session | undefined> {
   if (await blobExists(target, blob, settings.retry)) return 'exists';
-  let session: Session | undefined;
   for (const from of mountFrom) {
     if (from === target.repository) continue;
     const m = await tryMount(target, blob, from, settings);
     if (m.mounted) return 'mounted';
-    session = m.session;
-    if (session) break;
+    if (m.session) return m.session;
+  }
+  return undefined;
+}
+
+/**
+ * Makes sure `blob` is in the target repository, and says how it got there. `early` is the module's upload
+ * started before its digest was known (early-upload.ts): it completes this blob's upload, or is cancelled.
+ */
+export async function ensureBlob(
+  target: RepoTarget,
+  blob: Blob,
+  mountFrom: string[],
+  settings: UploadSettings,
+  early?: EarlyUpload,
+): Promise<UploadOutcome> {
+  const mine = early?.carries(blob) ? early : undefined;
+  const found = await present(target, blob, mountFrom, settings);
+  if (found === 'exists' || found === 'mounted') {
+    await mine?.cancel();
+    return found;
   }
   if (blob.source.kind === 'mount') throw new MountRefused(blob.descriptor.digest, blob.source.repository);
   const { host } = target.client;
   const state: UploadState = {
-    session,
+    session: found,
     resume: false,
     monolithic: blob.descriptor.size <= settings.streamThreshold || requiresMonolithic(host) || settings.monolithicHosts.has(host),
   };
+  const left = await mine?.handOver();
+  if (left) await takeOver(target, blob, left, state, settings);
   const what = `uploading blob ${shortDigest(blob.descriptor.digest)} (${blob.descriptor.size} bytes) to ${target.repository}`;
   await withRetries<void>(
     what,

@@ -1,0 +1,170 @@
+// The module's upload started while it is hashed (src/registry/early-upload.ts), run as the runner runs
+// the action (dist/index.js) against the real registry behind the fault proxy: a fresh oci push of a module
+// over the 32 MiB stream threshold, a re-push, a blob already there under another tag, a PATCH cut off, and
+// the upload behaviours of GAR and ECR (registry-profiles.ts).
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runAction, type ActionRun } from '../helpers/action.js';
+import { startFaultProxy, type FaultProxy, type ProxyRequestRecord } from '../helpers/fault-proxy.js';
+import { ecrProfile, garProfile } from '../helpers/registry-profiles.js';
+import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+
+const MiB = 1024 * 1024;
+const SIZE = 48 * MiB;
+let reg: RegistryFixture;
+let proxy: FaultProxy;
+let dir: string;
+let n = 0;
+
+/** A valid module of SIZE bytes: the Wasm header and one custom section of fresh random bytes. */
+function freshModule(): string {
+  const path = join(dir, `m${++n}.wasm`);
+  const payload = SIZE - 15;
+  const fd = openSync(path, 'w');
+  try {
+    // Section id 0, its size as a 4-byte LEB128, the name "x" (length 1).
+    const size = payload + 2;
+    const leb = [0x80 | (size & 0x7f), 0x80 | ((size >> 7) & 0x7f), 0x80 | ((size >> 14) & 0x7f), (size >> 21) & 0x7f];
+    writeSync(fd, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00, ...leb, 0x01, 0x78]));
+    for (let left = payload; left > 0; left -= MiB) writeSync(fd, randomBytes(Math.min(MiB, left)));
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'early-upload-'));
+  reg = await startRegistry();
+  proxy = await startFaultProxy(reg.url);
+}, 60_000);
+afterAll(async () => {
+  await proxy?.stop();
+  await reg?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  proxy.clearRules();
+  proxy.setProfile(null);
+});
+
+function push(module: string, tag: string): Promise<ActionRun> {
+  return runAction({ wasm: module, variant: 'oci', tags: `${proxy.host}/${tag}`, retries: '2' }, { timeoutMs: 60_000 });
+}
+
+/** The requests the proxy saw from `from` on, for one repository's blobs and uploads. */
+const seen = (from: number, repository: string) => proxy.requests.slice(from).filter((r) => r.path.startsWith(`/v2/${repository}/`));
+const uploads = (rs: ProxyRequestRecord[]) => rs.filter((r) => r.path.includes('/blobs/uploads/'));
+const index = (rs: ProxyRequestRecord[], test: (r: ProxyRequestRecord) => boolean) => rs.findIndex(test);
+
+/**
+ * The registry's own upload sessions still open in a repository: Distribution keeps each under `_uploads`
+ * with its `startedat` file (a cancelled one leaves only its hash state behind).
+ */
+function openSessions(repository: string): string[] {
+  const path = join(reg.dir, 'data', 'docker', 'registry', 'v2', 'repositories', repository, '_uploads');
+  return existsSync(path) ? readdirSync(path).filter((id) => existsSync(join(path, id, 'startedat'))) : [];
+}
+
+describe('the module goes up while it is hashed', () => {
+  it('a fresh push: one session, the whole module in one PATCH sent before the blob check, then the PUT', { retry: 2 }, async () => {
+    const from = proxy.requests.length;
+    const run = await push(freshModule(), 'early/fresh:1');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const rs = seen(from, 'early/fresh');
+    const moduleDigest = run.outputs['wasm-digest'];
+    const patch = index(rs, (r) => r.method === 'PATCH');
+    const check = index(rs, (r) => r.method === 'HEAD' && r.path.endsWith(`/blobs/${moduleDigest}`));
+    expect(rs[0]).toMatchObject({ method: 'GET', path: '/v2/early/fresh/manifests/1', status: 404 });
+    // The upload was under way before the module's digest was known (the check needs it).
+    expect(patch).toBeGreaterThan(-1);
+    expect(patch).toBeLessThan(check);
+    expect(rs[patch].headers['content-range']).toBeUndefined();
+    expect(Number(rs[patch].headers['content-length'])).toBe(SIZE);
+    // The config (34 bytes) goes up in one PUT of its own; the module's session gets only the closing PUT.
+    const puts = uploads(rs).filter((r) => r.method === 'PUT' && r.path.includes(moduleDigest.replace(':', '%3A')));
+    expect(puts.map((r) => [r.headers['content-length'], r.status])).toEqual([['0', 201]]);
+    expect(uploads(rs).filter((r) => r.method === 'POST')).toHaveLength(2);
+    expect(run.stdout).toContain(`early/fresh: uploading ${join(dir, `m${n}.wasm`)} while it is hashed`);
+    expect(run.stdout).not.toContain('resuming');
+    expect(run.stdout).toMatch(/2 blob\(s\) uploaded, 0 mounted, 0 already present/);
+    expect(openSessions('early/fresh')).toEqual([]);
+  });
+
+  it('a re-push of the tag: the tag holds a layer of the module size, so nothing goes up before the check', async () => {
+    const module = freshModule();
+    expect((await push(module, 'early/again:1')).code).toBe(0);
+    const from = proxy.requests.length;
+    const run = await push(module, 'early/again:1');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const rs = seen(from, 'early/again');
+    expect(rs[0]).toMatchObject({ method: 'GET', path: '/v2/early/again/manifests/1', status: 200 });
+    expect(uploads(rs)).toEqual([]);
+    expect(run.stdout).not.toContain('while it is hashed');
+    expect(run.stdout).toMatch(/0 blob\(s\) uploaded, 0 mounted, 2 already present/);
+  });
+
+  it('the module already there under another tag: the early upload is stopped, and its session deleted where the registry can', async () => {
+    const module = freshModule();
+    expect((await push(module, 'early/other:1')).code).toBe(0);
+    const from = proxy.requests.length;
+    const run = await push(module, 'early/other:2');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const rs = uploads(seen(from, 'early/other'));
+    expect(rs.map((r) => r.method)).toEqual(['POST', 'PATCH', 'DELETE']);
+    // Stopped before its end; Distribution then refuses the DELETE (404: the session holds bytes its last
+    // answer did not count) and drops the session in its own upload purge.
+    expect(rs[1].status).not.toBe(202);
+    expect(run.stdout).toMatch(/0 blob\(s\) uploaded, 0 mounted, 2 already present/);
+  });
+
+  it('a PATCH cut off: the push goes on in the same session, from where the registry says it stands', async () => {
+    proxy.addRule({ match: { method: 'PATCH' }, fault: { kind: 'reset-request', afterBytes: 8 * MiB } });
+    const from = proxy.requests.length;
+    const run = await push(freshModule(), 'early/cut:1');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const rs = uploads(seen(from, 'early/cut'));
+    const session = (r: ProxyRequestRecord) => /\/uploads\/([^?]+)/.exec(r.path)?.[1];
+    const patches = rs.filter((r) => r.method === 'PATCH');
+    expect(patches.map((r) => r.status)).toEqual(['reset', 202]);
+    // Asked where the session stands (Distribution keeps nothing of a PATCH cut off), then sent from there.
+    const status = rs.find((r) => r.method === 'GET') as ProxyRequestRecord;
+    expect(session(status)).toBe(session(patches[0]));
+    expect(session(patches[1])).toBe(session(patches[0]));
+    expect(openSessions('early/cut')).toEqual([]);
+  });
+});
+
+describe('registries that take no streamed PATCH, or answer it their own way', () => {
+  it('a registry that refuses the PATCH (as GAR does): one refusal, then one PUT per blob', async () => {
+    // GAR itself is known by its host name (*.pkg.dev) and gets no early upload; here it is a loopback host.
+    proxy.setProfile(garProfile());
+    const from = proxy.requests.length;
+    const run = await push(freshModule(), 'early/gar:1');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const rs = uploads(seen(from, 'early/gar'));
+    expect(rs.filter((r) => r.method === 'PATCH').map((r) => r.status)).toEqual([405]);
+    expect(rs.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    expect(rs.filter((r) => r.method === 'PUT').map((r) => [r.headers['content-length'], r.status])).toEqual(
+      expect.arrayContaining([
+        ['34', 201],
+        [String(SIZE), 201],
+      ]),
+    );
+    expect(run.stdout).toMatch(/refused a PATCH of sha256:\w+ \(HTTP 405\); uploading it in one PUT instead/);
+    expect(openSessions('early/gar')).toEqual([]);
+  });
+
+  it('ECR (a PATCH answered 201): the early session completes with the PUT', async () => {
+    const ecr = ecrProfile();
+    proxy.setProfile(ecr);
+    const run = await push(freshModule(), 'early/ecr:1');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect([...ecr.parts.values()]).toContainEqual([SIZE]);
+    expect(run.stdout).toContain('while it is hashed');
+    expect(run.stdout).toMatch(/2 blob\(s\) uploaded/);
+  });
+});
