@@ -2,14 +2,14 @@
 // the action (dist/index.js) against the real registry behind the fault proxy: a fresh oci push of a module
 // over the 32 MiB stream threshold, a re-push, a blob already there under another tag, a PATCH cut off, and
 // the upload behaviours of GAR and ECR (registry-profiles.ts).
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../helpers/action.js';
 import { startFaultProxy, type FaultProxy, type ProxyRequestRecord } from '../helpers/fault-proxy.js';
 import { ecrProfile, garProfile } from '../helpers/registry-profiles.js';
+import { writeRandomModule } from '../helpers/modules.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
 const MiB = 1024 * 1024;
@@ -19,22 +19,7 @@ let proxy: FaultProxy;
 let dir: string;
 let n = 0;
 
-/** A valid module of SIZE bytes: the Wasm header and one custom section of fresh random bytes. */
-function freshModule(): string {
-  const path = join(dir, `m${++n}.wasm`);
-  const payload = SIZE - 15;
-  const fd = openSync(path, 'w');
-  try {
-    // Section id 0, its size as a 4-byte LEB128, the name "x" (length 1).
-    const size = payload + 2;
-    const leb = [0x80 | (size & 0x7f), 0x80 | ((size >> 7) & 0x7f), 0x80 | ((size >> 14) & 0x7f), (size >> 21) & 0x7f];
-    writeSync(fd, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00, ...leb, 0x01, 0x78]));
-    for (let left = payload; left > 0; left -= MiB) writeSync(fd, randomBytes(Math.min(MiB, left)));
-  } finally {
-    closeSync(fd);
-  }
-  return path;
-}
+const freshModule = () => writeRandomModule(join(dir, `m${++n}.wasm`), SIZE);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'early-upload-'));

@@ -1,8 +1,7 @@
 // Blob uploads against the real registry through the fault proxy: one retry layer (attempts counted at the
 // proxy), streamed and resumed uploads, PATCH refusals, and the upload behaviours of GAR, ECR and ghcr.io
 // (registry-profiles.ts) with a 70 MiB module.
-import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import type { PackedImage } from '../../src/pack.js';
 import { startFaultProxy, type Fault, type FaultProxy, type ProxyRequestRecord } from '../helpers/fault-proxy.js';
 import { packFixture, push, pushError } from '../helpers/push.js';
 import { ecrProfile, garProfile, ghcrProfile } from '../helpers/registry-profiles.js';
+import { writeRandomModule } from '../helpers/modules.js';
 import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
 
 const MiB = 1024 * 1024;
@@ -21,18 +21,7 @@ let huge: PackedImage;
 let dir: string;
 let n = 0;
 
-/** A module of `size` bytes: the Wasm header, then random bytes (so no layer is ever already there). */
-function writeModule(name: string, size: number): string {
-  const path = join(dir, name);
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
-    for (let left = size - 8; left > 0; left -= MiB) writeSync(fd, randomBytes(Math.min(MiB, left)));
-  } finally {
-    closeSync(fd);
-  }
-  return path;
-}
+const writeModule = (name: string, size: number) => writeRandomModule(join(dir, name), size);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'uploads-'));
