@@ -2,15 +2,15 @@
 // the action (dist/index.js) against the real registry behind the fault proxy: a fresh oci push of a module
 // over the 32 MiB stream threshold, a re-push, a blob already there under another tag, a PATCH cut off, and
 // the upload behaviours of GAR and ECR (registry-profiles.ts).
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../helpers/action.js';
-import { startFaultProxy, type FaultProxy, type ProxyRequestRecord } from '../helpers/fault-proxy.js';
+import type { FaultProxy, ProxyRequestRecord } from '../helpers/fault-proxy.js';
 import { ecrProfile, garProfile } from '../helpers/registry-profiles.js';
 import { writeRandomModule } from '../helpers/modules.js';
-import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+import { startProxiedRegistry, stopProxiedRegistry } from '../helpers/proxied-registry.js';
+import type { RegistryFixture } from '../helpers/registry.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
@@ -22,15 +22,9 @@ let n = 0;
 const freshModule = () => writeRandomModule(join(dir, `m${++n}.wasm`), SIZE);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'early-upload-'));
-  reg = await startRegistry();
-  proxy = await startFaultProxy(reg.url);
+  ({ reg, proxy, work: dir } = await startProxiedRegistry('early-upload-', {}));
 }, 60_000);
-afterAll(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopProxiedRegistry({ reg, proxy, work: dir }));
 beforeEach(() => {
   proxy.clearRules();
   proxy.setProfile(null);

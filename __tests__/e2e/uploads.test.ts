@@ -1,16 +1,15 @@
 // Blob uploads against the real registry through the fault proxy: one retry layer (attempts counted at the
 // proxy), streamed and resumed uploads, PATCH refusals, and the upload behaviours of GAR, ECR and ghcr.io
 // (registry-profiles.ts) with a 70 MiB module.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PackedImage } from '../../src/pack.js';
-import { startFaultProxy, type Fault, type FaultProxy, type ProxyRequestRecord } from '../helpers/fault-proxy.js';
+import type { Fault, FaultProxy, ProxyRequestRecord } from '../helpers/fault-proxy.js';
 import { packFixture, push, pushError } from '../helpers/push.js';
 import { ecrProfile, garProfile, ghcrProfile } from '../helpers/registry-profiles.js';
 import { writeRandomModule } from '../helpers/modules.js';
-import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+import { startProxiedRegistry, stopProxiedRegistry } from '../helpers/proxied-registry.js';
+import type { RegistryFixture } from '../helpers/registry.js';
 
 const MiB = 1024 * 1024;
 let reg: RegistryFixture;
@@ -24,18 +23,12 @@ let n = 0;
 const writeModule = (name: string, size: number) => writeRandomModule(join(dir, name), size);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'uploads-'));
-  reg = await startRegistry();
-  proxy = await startFaultProxy(reg.url);
+  ({ reg, proxy, work: dir } = await startProxiedRegistry('uploads-', {}));
   small = await packFixture('oci');
   big = await packFixture('oci', writeModule('big.wasm', 3 * MiB + 123));
   huge = await packFixture('oci', writeModule('huge.wasm', 70 * MiB));
 }, 60_000);
-afterAll(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopProxiedRegistry({ reg, proxy, work: dir }));
 beforeEach(() => {
   proxy.clearRules();
   proxy.setProfile(null);
