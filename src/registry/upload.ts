@@ -1,7 +1,8 @@
 // Blob upload into one repository: HEAD first, cross-repository mount, then ONE retried operation that
 // sends the blob in one request: a PUT of the whole blob (small blobs, GAR/GCR, registries that refuse
 // PATCH), or one streamed PATCH that resumes from the registry's Range after a failure. Chunks only when the
-// registry announces a maximum (OCI-Chunk-Max-Length).
+// registry announces a maximum (OCI-Chunk-Max-Length). A module whose PATCH began before its digest was
+// known (early-upload.ts) is completed from that session, or the session is cancelled if the blob is there.
 import type { Blob, Digest } from '../image/types.js';
 import type { RegistryClient } from './client.js';
 import type { EarlyResult, EarlyUpload } from './early-upload.js';
