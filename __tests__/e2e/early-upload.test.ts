@@ -1,7 +1,7 @@
 // The module's upload started while it is hashed (src/registry/early-upload.ts), run as the runner runs
 // the action (dist/index.js) against the real registry behind the fault proxy: a fresh oci push of a module
 // over the 32 MiB stream threshold, a re-push, a blob already there under another tag, a PATCH cut off, and
-// the upload behaviours of GAR and ECR (registry-profiles.ts).
+// the upload behaviours of GAR and ECR (registry-profiles.ts); and a registry with token auth.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,8 @@ import type { FaultProxy, ProxyRequestRecord } from '../helpers/fault-proxy.js';
 import { ecrProfile, garProfile } from '../helpers/registry-profiles.js';
 import { writeRandomModule } from '../helpers/modules.js';
 import { startProxiedRegistry, stopProxiedRegistry } from '../helpers/proxied-registry.js';
-import type { RegistryFixture } from '../helpers/registry.js';
+import { startRegistry, type RegistryFixture } from '../helpers/registry.js';
+import type { TokenServer } from '../helpers/token-server.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
@@ -57,7 +58,9 @@ describe('the module goes up while it is hashed', () => {
     const moduleDigest = run.outputs['wasm-digest'];
     const patch = index(rs, (r) => r.method === 'PATCH');
     const check = index(rs, (r) => r.method === 'HEAD' && r.path.endsWith(`/blobs/${moduleDigest}`));
-    expect(rs[0]).toMatchObject({ method: 'GET', path: '/v2/early/fresh/manifests/1', status: 404 });
+    // A HEAD of the absent tag is all it takes to go ahead (no GET, which Docker Hub counts as a pull).
+    expect(rs[0]).toMatchObject({ method: 'HEAD', path: '/v2/early/fresh/manifests/1', status: 404 });
+    expect(rs.filter((r) => r.method === 'GET' && r.path === '/v2/early/fresh/manifests/1')).toEqual([]);
     // The upload was under way before the module's digest was known (the check needs it).
     expect(patch).toBeGreaterThan(-1);
     expect(patch).toBeLessThan(check);
@@ -80,10 +83,28 @@ describe('the module goes up while it is hashed', () => {
     const run = await push(module, 'early/again:1');
     expect(run.code, run.stdout + run.stderr).toBe(0);
     const rs = seen(from, 'early/again');
-    expect(rs[0]).toMatchObject({ method: 'GET', path: '/v2/early/again/manifests/1', status: 200 });
+    expect(rs.slice(0, 2)).toMatchObject([
+      { method: 'HEAD', path: '/v2/early/again/manifests/1', status: 200 },
+      { method: 'GET', path: '/v2/early/again/manifests/1', status: 200 },
+    ]);
     expect(uploads(rs)).toEqual([]);
     expect(run.stdout).not.toContain('while it is hashed');
     expect(run.stdout).toMatch(/0 blob\(s\) uploaded, 0 mounted, 2 already present/);
+  });
+
+  it('a new module on a moving tag (the tag holds no layer of its size): it goes up while hashed', async () => {
+    expect((await push(freshModule(), 'early/latest:main')).code).toBe(0);
+    const from = proxy.requests.length;
+    const run = await push(writeRandomModule(join(dir, `m${++n}.wasm`), SIZE - MiB), 'early/latest:main');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const rs = seen(from, 'early/latest');
+    expect(rs.slice(0, 4).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`)).toEqual([
+      'HEAD /v2/early/latest/manifests/main 200',
+      'GET /v2/early/latest/manifests/main 200',
+      'POST /v2/early/latest/blobs/uploads/ 202',
+      expect.stringMatching(/^PATCH \/v2\/early\/latest\/blobs\/uploads\/[\w-]+ /),
+    ]);
+    expect(run.stdout).toContain('while it is hashed');
   });
 
   it('the module already there under another tag: the early upload is stopped, and its session deleted where the registry can', async () => {
@@ -145,5 +166,22 @@ describe('registries that take no streamed PATCH, or answer it their own way', (
     expect([...ecr.parts.values()]).toContainEqual([SIZE]);
     expect(run.stdout).toContain('while it is hashed');
     expect(run.stdout).toMatch(/2 blob\(s\) uploaded/);
+  });
+});
+
+describe('a registry with token auth, as the big ones have', () => {
+  it('the early upload uses the token the connection fetched: one token request for the whole push', async () => {
+    const tokenReg = await startRegistry({ auth: 'token' });
+    try {
+      const inputs = { username: tokenReg.username as string, password: tokenReg.password as string };
+      const tags = `${tokenReg.host}/early/token:1`;
+      const run = await runAction({ wasm: freshModule(), variant: 'oci', tags, ...inputs }, { timeoutMs: 60_000 });
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout).toContain('while it is hashed');
+      const granted = (tokenReg.tokenServer as TokenServer).requests.filter((r) => r.status === 200);
+      expect(granted.map((r) => r.scope)).toEqual([['repository:early/token:pull,push']]);
+    } finally {
+      await tokenReg.stop();
+    }
   });
 });

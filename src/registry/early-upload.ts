@@ -38,17 +38,21 @@ export interface EarlyUpload {
 
 /**
  * Whether `tag` already holds a layer of `size` bytes (then the module is probably there too), or cannot be
- * told: only a tag that is absent, or holds no such layer, makes an early upload worth its bytes.
+ * told: only a tag that is absent, or holds no such layer, makes an early upload worth its bytes. A `HEAD`
+ * first: an absent tag (a release) costs no `GET`, which Docker Hub would count as a pull.
  */
 async function mayHoldModule(target: Target, tag: string, size: number): Promise<boolean> {
-  try {
-    const res = await target.client.request({
-      method: 'GET',
+  const manifest = (method: 'HEAD' | 'GET') =>
+    target.client.request({
+      method,
       target: `/v2/${target.repository}/manifests/${tag}`,
       scopes: target.scopes,
       headers: { Accept: MANIFEST_ACCEPT },
     });
-    if (res.status === 404) return false;
+  try {
+    const head = await manifest('HEAD');
+    if (head.status === 404) return false;
+    const res = head.status === 200 ? await manifest('GET') : head;
     if (res.status !== 200) return true;
     const layers = manifestLikeOf(res.body).layers;
     return !layers || layers.some((l) => l.size === size);
