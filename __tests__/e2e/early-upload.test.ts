@@ -158,6 +158,21 @@ describe('registries that take no streamed PATCH, or answer it their own way', (
     expect(openSessions('early/gar')).toEqual([]);
   });
 
+  it('a registry that announces a largest chunk: nothing goes up early; the upload sends the chunks', async () => {
+    const post = { method: 'POST', path: /\/blobs\/uploads\/$/ };
+    proxy.addRule({ match: post, fault: { kind: 'header', name: 'OCI-Chunk-Max-Length', value: String(16 * MiB) }, times: Infinity });
+    const from = proxy.requests.length;
+    const run = await push(freshModule(), 'early/chunks:1');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const patches = uploads(seen(from, 'early/chunks')).filter((r) => r.method === 'PATCH');
+    expect(patches.map((r) => [r.headers['content-range'], r.headers['content-length']])).toEqual([
+      [`0-${16 * MiB - 1}`, String(16 * MiB)],
+      [`${16 * MiB}-${32 * MiB - 1}`, String(16 * MiB)],
+      [`${32 * MiB}-${48 * MiB - 1}`, String(16 * MiB)],
+    ]);
+    expect(openSessions('early/chunks')).toEqual([]);
+  });
+
   it('ECR (a PATCH answered 201): the early session completes with the PUT', async () => {
     const ecr = ecrProfile();
     proxy.setProfile(ecr);

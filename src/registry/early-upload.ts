@@ -67,6 +67,8 @@ async function patchWhole(target: Target, file: ModuleFile, signal: AbortSignal)
   let session: Session | undefined;
   try {
     session = await openSession(target, signal);
+    // A registry that announces a largest chunk gets the module in chunks, by the upload, from byte 0.
+    if (session.maxChunk) return { session, offset: 0 };
     const res = await client.request({
       method: 'PATCH',
       target: session.url,
@@ -91,8 +93,8 @@ async function patchWhole(target: Target, file: ModuleFile, signal: AbortSignal)
 }
 
 /**
- * Starts uploading `file` into `target` unless `tag` suggests a re-push. A session is opened only when the
- * registry may take a streamed PATCH (the caller leaves out registries that need one PUT or chunks).
+ * Starts uploading `file` into `target` unless `tag` suggests a re-push. The caller leaves out registries
+ * known to need one PUT per blob; one that announces chunks in its session's answer gets none sent here.
  */
 export function startEarlyUpload(target: Target, tag: string, file: ModuleFile, log: Logger): EarlyUpload {
   const stop = new AbortController();
