@@ -130,6 +130,12 @@ describe('the module goes up while it is hashed', () => {
     const session = (r: ProxyRequestRecord) => /\/uploads\/([^?]+)/.exec(r.path)?.[1];
     const patches = rs.filter((r) => r.method === 'PATCH');
     expect(patches.map((r) => r.status)).toEqual(['reset', 202]);
+    // The PATCH cut off was the early one: it went out before the module's blob check (as it could not
+    // on the path that hashes first, which would pass the rest of this test just as well).
+    const all = seen(from, 'early/cut');
+    const check = all.findIndex((r) => r.method === 'HEAD' && r.path.endsWith(`/blobs/${run.outputs['wasm-digest']}`));
+    expect(all.indexOf(patches[0])).toBeGreaterThan(-1);
+    expect(all.indexOf(patches[0])).toBeLessThan(check);
     // Asked where the session stands (Distribution keeps nothing of a PATCH cut off), then sent from there.
     const status = rs.find((r) => r.method === 'GET') as ProxyRequestRecord;
     expect(session(status)).toBe(session(patches[0]));
