@@ -124,7 +124,7 @@ function earlyUpload(registry: Registry, refs: ImageReference[], opts: PushOptio
   const streamed = module && module.size > (opts.streamThreshold ?? DEFAULT_STREAM_THRESHOLD);
   if (!streamed || opts.maxChunk || requiresMonolithic(registry.host) || first.mountFrom.length > 0) return undefined;
   const tag = (refs.find((r) => r.repository === first.repository) as ImageReference).tag;
-  const target = { client: registry.client, repository: first.repository, scopes: pushScopes(first.repository) };
+  const target = { client: registry.client, repository: first.repository, scopes: pushScopes(first.repository, first.mountFrom) };
   return startEarlyUpload(target, tag, module, opts.log);
 }
 
