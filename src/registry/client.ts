@@ -45,15 +45,22 @@ export interface ClientRequest {
   signal?: AbortSignal;
 }
 
-/** A signal that aborts with either one (AbortSignal.any needs Node 20.3; the engines allow 20.0). */
-function either(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
-  if (!a || !b) return a ?? b;
+/**
+ * A signal that aborts with either one (AbortSignal.any needs Node 20.3; the engines allow 20.0), and a
+ * release that takes its listeners off both once the request is over: the client's signal lives for the run.
+ */
+function either(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal?: AbortSignal; release: () => void } {
+  if (!a || !b) return { signal: a ?? b, release: () => undefined };
   const both = new AbortController();
   const abort = () => both.abort();
   if (a.aborted || b.aborted) abort();
   a.addEventListener('abort', abort, { once: true });
   b.addEventListener('abort', abort, { once: true });
-  return both.signal;
+  const release = () => {
+    a.removeEventListener('abort', abort);
+    b.removeEventListener('abort', abort);
+  };
+  return { signal: both.signal, release };
 }
 
 export class RegistryClient {
@@ -218,7 +225,16 @@ export class RegistryClient {
   async request(req: ClientRequest): Promise<HttpResponse> {
     await this.ping();
     const url = this.url(req.target);
-    const signal = either(req.signal, this.opts.signal);
+    const { signal, release } = either(req.signal, this.opts.signal);
+    try {
+      return await this.requestOnce(req, url, signal);
+    } finally {
+      release();
+    }
+  }
+
+  /** The request, and after a 401 the same once more with renewed authorization. */
+  private async requestOnce(req: ClientRequest, url: URL, signal: AbortSignal | undefined): Promise<HttpResponse> {
     const attempt = async (): Promise<HttpResponse> => {
       const headers: Record<string, string> = { ...req.headers };
       // Credentials go only to the registry's own origin, never to another host named in a Location.
