@@ -1,8 +1,9 @@
 // `npm run bench`: the action (run as the runner runs it, `node dist/index.js`) against skopeo, curl,
 // tar+gzip, tar+pigz and a bare Node hashing script, on the real registry on loopback. Contenders alternate
 // within each run, every timed push gets fresh content, and the table shows medians and min-max.
-// `--quick` is CI's small, fast variant. The run fails only when a contender fails: timings and memory are
-// reported against the targets, never gated on (they depend on the machine).
+// `--quick` is CI's small, fast variant; `--runs N` and `--only cold,push,pack,tags,memory` run more rounds of
+// a few phases. The run fails only when a contender fails: timings and memory are reported against the
+// targets, never gated on (they depend on the machine).
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -19,7 +20,20 @@ const CLI = join(ROOT, 'bin', 'wasm-image.js');
 const ACTION = join(ROOT, 'dist', 'index.js');
 const MiB = 1024 * 1024;
 const quick = process.argv.includes('--quick');
-const RUNS = quick ? 2 : 5;
+/** The value after a flag, e.g. `--runs 25`. */
+const flagValue = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? undefined : process.argv[i + 1];
+};
+const PHASES = ['cold', 'push', 'pack', 'tags', 'memory'] as const;
+type Phase = (typeof PHASES)[number];
+/** `--only pack,cold`: just those phases (more runs of a few figures); the others' targets read "not run". */
+const ONLY = flagValue('--only')?.split(',') ?? [...PHASES];
+for (const p of ONLY) if (!(PHASES as readonly string[]).includes(p)) throw new Error(`--only takes ${PHASES.join(', ')}; not ${p}`);
+const runs = (phase: Phase) => ONLY.includes(phase);
+/** `--runs N`: more runs tighten the medians of the figures that sit near their goals. */
+const RUNS = Number(flagValue('--runs') ?? (quick ? 2 : 5));
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs takes a whole number of runs, 1 or more');
 const PUSH_SIZES = quick ? [1, 4] : [1, 50, 256];
 const PACK_SIZE = quick ? 4 : 50;
 const RSS_SIZE = quick ? 32 : 256;
@@ -449,9 +463,9 @@ function report(rss: Record<string, number>, measured: Record<Target, number>, l
     coldStartMs: 'cold start to first request (ms)',
   };
   const floors = floorRatios();
-  lines.push(`${'target'.padEnd(40)} ${'measured'.padStart(9)} ${'goal'.padStart(7)}         ${'floor'.padStart(7)}`);
+  lines.push(`${'target'.padEnd(40)} ${'measured'.padStart(9)} ${'goal'.padStart(7)}          ${'floor'.padStart(7)}`);
   for (const key of Object.keys(TARGETS) as Target[]) {
-    const verdict = (measured[key] <= TARGETS[key] ? 'met' : 'missed').padEnd(6);
+    const verdict = (Number.isNaN(measured[key]) ? 'not run' : measured[key] <= TARGETS[key] ? 'met' : 'missed').padEnd(7);
     const floor = floors[key]?.toFixed(2) ?? '';
     lines.push(
       `${labels[key].padEnd(40)} ${measured[key].toFixed(2).padStart(9)} ${`≤ ${TARGETS[key]}`.padStart(7)}  ${verdict} ${floor.padStart(7)}`,
@@ -469,15 +483,15 @@ async function main(): Promise<void> {
     // and blobs) written back first, not while the next is timed. The cold starts, the shortest figures,
     // come first.
     await settle();
-    await coldStarts();
+    if (runs('cold')) await coldStarts();
     await settle();
-    await pushes(reg);
+    if (runs('push')) await pushes(reg);
     await settle();
-    await packaging();
+    if (runs('pack')) await packaging();
     await settle();
-    await tags(reg);
+    if (runs('tags')) await tags(reg);
     await settle();
-    const rss = await memory(reg);
+    const rss = runs('memory') ? await memory(reg) : {};
     const measured = ratios(rss);
     const load = [loadBefore, loadavg()[0]];
     console.log(report(rss, measured, load));
@@ -493,6 +507,7 @@ async function main(): Promise<void> {
       when: new Date().toISOString(),
       quick,
       runs: RUNS,
+      phases: ONLY,
       machine,
       results,
       rssKiB: rss,
