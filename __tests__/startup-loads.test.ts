@@ -1,7 +1,6 @@
 // What the bundle loads before its first request: Node's crypto and zlib wait until the run hashes or
-// compresses, so a push's first request does not wait for them; and compat packaging sends its first
-// block to compression before it loads crypto. Seen from inside the action's process by a preloaded script
-// that records each built-in module the bundle loads, the moment a socket connects and the first deflate.
+// compresses, so a push's first request does not wait for them. Seen from inside the action's process by
+// a preloaded script that records each built-in module the bundle loads and the moment a socket connects.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,7 +8,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION, cleanEnv, FIXTURE_MODULE, inputEnv, runNode } from './helpers/action.js';
 import { listenOnLoopback } from './helpers/loopback.js';
-import { writeRandomModule } from './helpers/modules.js';
 
 const PRELOAD = `const Module = require('node:module');
 const net = require('node:net');
@@ -17,16 +15,7 @@ const seen = [];
 const load = Module._load;
 Module._load = function (request, ...rest) {
   if (!seen.includes(request)) seen.push(request);
-  const loaded = load.call(this, request, ...rest);
-  if ((request === 'node:zlib' || request === 'zlib') && !loaded.deflateRaw.wrapped) {
-    const deflateRaw = loaded.deflateRaw;
-    loaded.deflateRaw = function (...args) {
-      if (!seen.includes('<first deflate>')) seen.push('<first deflate>');
-      return deflateRaw.apply(this, args);
-    };
-    loaded.deflateRaw.wrapped = true;
-  }
-  return loaded;
+  return load.call(this, request, ...rest);
 };
 const connect = net.Socket.prototype.connect;
 net.Socket.prototype.connect = function (...args) {
@@ -79,17 +68,5 @@ describe('the action’s start', () => {
     // The push then packages the module (compat: hashing and gzip) while the registry answers.
     expect(loaded).toContain('node:crypto');
     expect(loaded).toContain('node:zlib');
-  });
-
-  it('compresses the first compat block before it loads node:crypto, which loads while that block compresses', async () => {
-    // Over one 128 KiB gzip block, so the first block is full (and sent) before the module is hashed.
-    const wasm = writeRandomModule(join(dir, 'two-blocks.wasm'), 300 * 1024);
-    const env = cleanEnv({ ...inputEnv({ wasm, push: 'false' }), RUNNER_TEMP: dir });
-    const run = await runNode(['--require', join(dir, 'preload.cjs'), ACTION], { env });
-    expect(run.code, run.stderr).toBe(0);
-    const loaded = JSON.parse(/^LOADED (.*)$/m.exec(run.stderr)?.[1] ?? '[]') as string[];
-    expect(loaded).toContain('<first deflate>');
-    const crypto = loaded.findIndex((m) => m === 'node:crypto' || m === 'crypto');
-    expect(crypto).toBeGreaterThan(loaded.indexOf('<first deflate>'));
   });
 });

@@ -93,12 +93,12 @@ function* moduleChunks(module: string | Uint8Array, size: number): Generator<Uin
 }
 
 /** The tar stream: plugin.wasm, then runtime-config.json, then the two zero blocks that end an archive. */
-function* tarChunks(input: CompatLayerInput, moduleHash: () => Hash): Generator<Uint8Array> {
+function* tarChunks(input: CompatLayerInput, moduleHash: Hash): Generator<Uint8Array> {
   yield ustarHeader(FileName.compatModule, input.moduleSize, input.mtime);
   for (const chunk of moduleChunks(input.module, input.moduleSize)) {
     // Hashed once its blocks are compressing (the chunk stays valid until the next one is read).
     yield chunk;
-    moduleHash().update(chunk);
+    moduleHash.update(chunk);
   }
   yield padding(input.moduleSize);
   yield ustarHeader(FileName.runtimeConfig, input.runtimeConfig.byteLength, input.mtime);
@@ -106,41 +106,31 @@ function* tarChunks(input: CompatLayerInput, moduleHash: () => Hash): Generator<
   yield Buffer.concat([padding(input.runtimeConfig.byteLength), Buffer.alloc(2 * BLOCK)]);
 }
 
-type LayerHashes = Record<'module' | 'tar' | 'gz', Hash>;
-
-function layerHashes(): LayerHashes {
-  const { createHash } = nodeCrypto();
-  return { module: createHash('sha256'), tar: createHash('sha256'), gz: createHash('sha256') };
-}
-
 /** Writes the compressed layer to `out` (respecting its back-pressure) and returns its digests. */
 export async function writeCompatLayer(input: CompatLayerInput, out: Writable): Promise<CompatLayerResult> {
-  // Made when the first block is compressing, not before: loading node:crypto takes the thread 4-5 ms.
-  let hashes: LayerHashes | undefined;
-  const hash = () => (hashes ??= layerHashes());
+  const { createHash } = nodeCrypto();
+  const moduleHash = createHash('sha256');
+  const tarHash = createHash('sha256');
+  const gzHash = createHash('sha256');
   let tarSize = 0;
   let size = 0;
-  const gz = gzipParallel(
-    tarChunks(input, () => hash().module),
-    {
-      level: input.compressionLevel,
-      concurrency: input.concurrency,
-      onInput: (chunk) => {
-        hash().tar.update(chunk);
-        tarSize += chunk.byteLength;
-      },
+  const gz = gzipParallel(tarChunks(input, moduleHash), {
+    level: input.compressionLevel,
+    concurrency: input.concurrency,
+    onInput: (chunk) => {
+      tarHash.update(chunk);
+      tarSize += chunk.byteLength;
     },
-  );
+  });
   const failed = new Promise<never>((_resolve, reject) => out.once('error', reject));
   failed.catch(() => undefined);
   for await (const chunk of gz) {
-    hash().gz.update(chunk);
+    gzHash.update(chunk);
     size += chunk.byteLength;
     if (!out.write(chunk)) await Promise.race([once(out, 'drain'), failed]);
   }
   out.end();
   await Promise.race([once(out, 'finish'), failed]);
   const digest = (h: Hash): Digest => `sha256:${h.digest('hex')}`;
-  const { gz: gzHash, tar: tarHash, module: moduleHash } = hash();
   return { digest: digest(gzHash), size, diffId: digest(tarHash), tarSize, moduleDigest: digest(moduleHash) };
 }

@@ -23,7 +23,7 @@ interface GzipOptions {
   concurrency?: number;
   /** Input bytes per block; only tests change it. */
   blockSize?: number;
-  /** Sees the input block by block, in order, each once it is compressing (the caller hashes the tar here). */
+  /** Sees every input piece, in order, before the next chunk is read (the caller hashes the tar here). */
   onInput?: (chunk: Uint8Array) => void;
 }
 
@@ -95,36 +95,23 @@ export async function* gzipParallel(source: AsyncIterable<Uint8Array> | Iterable
     filled = 0;
   };
 
-  // The header goes out with the first block's output: until then the caller does nothing but feed input.
-  let header: Buffer | undefined = gzipHeader(opts.level);
-  const next = async (): Promise<Buffer> => {
-    const out = await (inFlight.shift() as Promise<Buffer>);
-    if (!header) return out;
-    const first = Buffer.concat([header, out]);
-    header = undefined;
-    return first;
-  };
-  // A block goes to the threadpool first, and is seen (hashed) while it compresses; its buffer is not
-  // reused before its compression and the next block's have ended.
-  const send = () => {
-    const input = block.subarray(0, filled);
-    dispatch();
-    opts.onInput?.(input);
-    crc = crc32(input, crc);
-  };
+  yield gzipHeader(opts.level);
   for await (const chunk of source) {
     size += chunk.byteLength;
     for (let at = 0; at < chunk.byteLength;) {
       const n = Math.min(blockSize - filled, chunk.byteLength - at);
-      block.set(chunk.subarray(at, at + n), filled);
+      const piece = chunk.subarray(at, at + n);
+      block.set(piece, filled);
       filled += n;
       at += n;
-      if (filled === blockSize) send();
-      while (inFlight.length >= concurrency) yield await next();
+      // A full block goes to the threadpool first; the piece is hashed while it compresses.
+      if (filled === blockSize) dispatch();
+      opts.onInput?.(piece);
+      crc = crc32(piece, crc);
+      while (inFlight.length >= concurrency) yield await (inFlight.shift() as Promise<Buffer>);
     }
   }
-  if (filled > 0) send();
-  while (inFlight.length > 0) yield await next();
-  if (header) yield header; // empty input: no block carried it
+  if (filled > 0) dispatch();
+  while (inFlight.length > 0) yield await (inFlight.shift() as Promise<Buffer>);
   yield gzipEnd(crc, size);
 }
