@@ -402,7 +402,9 @@ async function coldStarts(): Promise<void> {
       env: actionEnv({}),
     }),
     [ESM_COLD_FLOOR]: (host) => ({ args: [esmFloor, `http://${host}/v2/`], env: actionEnv({}) }),
-    ...(filed && { [FILED_COLD]: (host: string) => ({ args: [filed], env: actionEnv({ wasm, tags: `${host}/cold/start:1` }) }) }),
+    ...(filed && {
+      [FILED_COLD]: (host: string) => ({ args: [filed], env: actionEnv({ wasm, tags: `${host}/cold/start:1`, retries: '0' }) }),
+    }),
   };
   for (let run = 0; run < Math.max(RUNS, 9); run++) {
     for (const [name, command] of Object.entries(contenders)) record('cold start', name, await coldStartMs(command));
