@@ -4,8 +4,9 @@ import { createServer, type Server } from 'node:http';
 import { getEventListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../src/registry/client.js';
+import type { RegistryClient } from '../src/registry/client.js';
 import { closeIdleConnections } from '../src/registry/http.js';
+import { anonymousClient } from './helpers/client.js';
 import { listenOnLoopback, trackSockets } from './helpers/loopback.js';
 
 let server: Server;
@@ -30,16 +31,7 @@ afterAll(async () => {
 });
 
 function client(signal: AbortSignal): RegistryClient {
-  return new RegistryClient({
-    host,
-    credentials: () => Promise.resolve({ kind: 'anonymous', source: 'anonymous' }),
-    insecureRegistries: [],
-    retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 },
-    timeoutMs: 5_000,
-    log: { info: () => {}, warning: () => {} },
-    mask: () => {},
-    signal,
-  });
+  return anonymousClient(host, { signal });
 }
 
 describe('a request with its own signal', () => {

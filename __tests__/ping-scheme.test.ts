@@ -8,9 +8,10 @@ import { connect, createServer as createTcpServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../src/registry/client.js';
+import type { RegistryClient } from '../src/registry/client.js';
 import { closeIdleConnections } from '../src/registry/http.js';
 import { makeCert } from './helpers/certs.js';
+import { anonymousClient } from './helpers/client.js';
 import { listenOnLoopback, trackSockets } from './helpers/loopback.js';
 
 const servers: Server[] = [];
@@ -26,15 +27,7 @@ async function serve(server: Server, firstBytes?: number[]): Promise<string> {
 }
 
 function client(host: string, info: string[] = []): RegistryClient {
-  return new RegistryClient({
-    host,
-    credentials: () => Promise.resolve({ kind: 'anonymous', source: 'anonymous' }),
-    insecureRegistries: [],
-    retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 },
-    timeoutMs: 5_000,
-    log: { info: (m) => info.push(m), warning: () => {} },
-    mask: () => {},
-  });
+  return anonymousClient(host, { log: { info: (m) => info.push(m), warning: () => {} } });
 }
 
 beforeAll(() => {

@@ -2,8 +2,8 @@
 // is busy for a moment (503) is retried by the one retry layer, as the first token is.
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../src/registry/client.js';
 import { closeIdleConnections } from '../src/registry/http.js';
+import { anonymousClient } from './helpers/client.js';
 import { listenOnLoopback } from './helpers/loopback.js';
 
 let server: Server;
@@ -43,14 +43,9 @@ afterAll(async () => {
 describe('a token renewal in the middle of a push', () => {
   it('is retried when the token service answers 503, and the request then goes through', async () => {
     const warnings: string[] = [];
-    const client = new RegistryClient({
-      host,
-      credentials: () => Promise.resolve({ kind: 'anonymous', source: 'anonymous' }),
-      insecureRegistries: [],
+    const client = anonymousClient(host, {
       retry: { retries: 3, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 10 },
-      timeoutMs: 5_000,
       log: { info: () => {}, warning: (m) => warnings.push(m) },
-      mask: () => {},
     });
     const scopes = ['repository:acme/x:pull,push'];
     await client.authorize(scopes);

@@ -17,7 +17,7 @@ export interface Logger {
   warning(message: string): void;
 }
 
-interface ClientOptions {
+export interface ClientOptions {
   /** host[:port] to connect to. */
   host: string;
   /** Looks the registry's credentials up, on its first challenge. */
