@@ -363,8 +363,9 @@ async function coldStartMs(command: (url: string) => { args: string[]; env: Node
   return first ? Number(first - start) / 1e6 : NaN;
 }
 
-/** main when issue 12 was filed: the commit whose bundle its "today" column measured (98 ms to the first request). */
+/** main when issue 12 was filed: the commit whose bundle its "today" column measured, in ms to the first request. */
 const FILED = '96934ae';
+const FILED_MS = 98;
 const FILED_COLD = `action at filing (${FILED})`;
 
 /** That commit's committed bundle, from git; undefined where the history is not here (a shallow clone). */
@@ -497,9 +498,10 @@ function report(rss: Record<string, number>, measured: Record<Target, number>, l
     );
   }
   const filed = med('cold start', 'node dist/index.js') / med('cold start', FILED_COLD);
+  const goal = TARGETS.coldStartMs / FILED_MS;
   if (!Number.isNaN(filed)) {
     lines.push(
-      `${`cold start / the same at ${FILED} (filed)`.padEnd(40)} ${filed.toFixed(2).padStart(9)} ${`≤ ${(80 / 98).toFixed(2)}`.padStart(7)}  ${filed <= 80 / 98 ? 'met' : 'missed'} (the goal, 80 of the 98 ms the issue measured, side by side)`,
+      `${`cold start / the same at ${FILED} (filed)`.padEnd(40)} ${filed.toFixed(2).padStart(9)} ${`≤ ${goal.toFixed(2)}`.padStart(7)}  ${filed <= goal ? 'met' : 'missed'} (the goal, ${TARGETS.coldStartMs} of the ${FILED_MS} ms the issue measured, side by side)`,
     );
   }
   return lines.join('\n');
