@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -34,15 +35,29 @@ function textLike(): Buffer {
   return Buffer.from(out.join('')).subarray(0, 600 * 1024);
 }
 
-async function gzip(input: Buffer, level: number, concurrency: number, pieces = 7): Promise<Buffer> {
+async function gzip(input: Buffer, level: number, concurrency: number, pieces = 7, blockSize?: number): Promise<Buffer> {
   // Fed in uneven pieces, so block cuts never line up with the source's chunks.
   async function* source() {
     for (let at = 0; at < input.length; at += Math.ceil(input.length / pieces))
       yield input.subarray(at, at + Math.ceil(input.length / pieces));
   }
   const out: Buffer[] = [];
-  for await (const c of gzipParallel(source(), { level, concurrency })) out.push(c);
+  for await (const c of gzipParallel(source(), { level, concurrency, blockSize })) out.push(c);
   return Buffer.concat(out);
+}
+
+type DeflateRaw = (buffer: Uint8Array, options: object, callback: (err: Error | null, out: Buffer) => void) => void;
+
+/** Runs `fn` with node:zlib's deflateRaw (the one the code under test loads) replaced by `replacement(original)`. */
+async function withDeflateRaw<T>(replacement: (original: DeflateRaw) => DeflateRaw, fn: () => Promise<T>): Promise<T> {
+  const zlib = createRequire(import.meta.url)('node:zlib') as { deflateRaw: DeflateRaw };
+  const original = zlib.deflateRaw;
+  zlib.deflateRaw = replacement(original);
+  try {
+    return await fn();
+  } finally {
+    zlib.deflateRaw = original;
+  }
 }
 
 describe('parallel gzip', () => {
@@ -91,6 +106,45 @@ describe('parallel gzip', () => {
     expect([...out.subarray(at, at + 2)]).toEqual([0x03, 0x00]);
     expect(out.readUInt32LE(at + 6)).toBe(REAL.length);
     expect(out.length).toBe(at + 10);
+  });
+
+  it('keeps compressing past a slow block, with at most 4 blocks per compression dispatched behind it', async () => {
+    // The first block's result is held back until 8 blocks (4 × concurrency) have gone to zlib, or for 5 s:
+    // the blocks after it must keep starting meanwhile, and stop there.
+    const [concurrency, blockSize] = [2, 32 * 1024];
+    let calls = 0;
+    let callsWhenFirstDone = 0;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const timer = setTimeout(release, 5000);
+    const output = await withDeflateRaw(
+      (deflateRaw) => (buffer, options, callback) => {
+        if (++calls === 4 * concurrency) release();
+        if (calls > 1) return deflateRaw(buffer, options, callback);
+        deflateRaw(buffer, options, (err, out) => {
+          void released.then(() => {
+            callsWhenFirstDone = calls;
+            callback(err, out);
+          });
+        });
+      },
+      () => gzip(REAL, 6, concurrency, 7, blockSize),
+    );
+    clearTimeout(timer);
+    expect(callsWhenFirstDone).toBe(4 * concurrency);
+    expect(output.equals(await gzip(REAL, 6, 8, 7, blockSize))).toBe(true);
+  });
+
+  it('fails with the error of a block that zlib could not compress', async () => {
+    const failure = new Error('zlib ran out of memory');
+    let calls = 0;
+    const failThird =
+      (deflateRaw: DeflateRaw): DeflateRaw =>
+      (buffer, options, callback) => {
+        if (++calls === 3) setImmediate(() => callback(failure, Buffer.alloc(0)));
+        else deflateRaw(buffer, options, callback);
+      };
+    await withDeflateRaw(failThird, () => expect(gzip(REAL, 6, 3)).rejects.toBe(failure));
   });
 
   it('writes a valid member for empty input', async () => {

@@ -179,35 +179,41 @@ http.request(base + '/v2/' + repo + '/blobs/uploads/', { method: 'POST' }, (r) =
 
 /**
  * What the gzip floors do: compress 128 KiB blocks on the threadpool (each with the 32 KiB before it as
- * dictionary, cores + 1 at a time, block buffers reused), write them, and hash the input and the output
- * (and, with `tarHash`, the tar stream). No tar, no checks, no image.
+ * dictionary; as the CLI does, its 4 threads busy and 2 more blocks queued, and up to 4 blocks per
+ * compression waiting to be written behind a slow one; block buffers reused), write them in order, and
+ * hash the input and the output (and, with `tarHash`, the tar stream). No tar, no checks, no image.
  */
-const GZIP_FLOOR_BODY = `const B = 128 * 1024, W = 32 * 1024, cores = os.availableParallelism();
+const GZIP_FLOOR_BODY = `const B = 128 * 1024, W = 32 * 1024, RUN = 6, QUEUE = 4 * RUN;
 const fd = fs.openSync(file, 'r'), o = fs.openSync(out, 'w'), hin = crypto.createHash('sha256'), hout = crypto.createHash('sha256');
 const htar = tarHash ? crypto.createHash('sha256').update(Buffer.alloc(512)) : undefined;
 const emit = (b) => { hout.update(b); fs.writeSync(o, b); };
-const pending = [], free = [];
-let dictionary, crc = 0, size = 0;
+const queue = [], free = [];
+let dictionary, crc = 0, size = 0, running = 0, wake;
+const settled = () => new Promise((resolve) => (wake = resolve));
+const drain = () => { while (queue.length && queue[0].out) emit(queue.shift().out); };
 (async () => {
   emit(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]));
   for (;;) {
+    drain();
+    if (running >= RUN || queue.length >= QUEUE) { await settled(); continue; }
     const buf = free.pop() || Buffer.allocUnsafe(B), n = fs.readSync(fd, buf, 0, B, null);
     if (n === 0) break;
-    const block = buf.subarray(0, n);
+    const block = buf.subarray(0, n), entry = {};
     const opts = { level: Number(level), finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: B + B / 8, ...(dictionary ? { dictionary } : {}) };
-    pending.push(new Promise((res, rej) => zlib.deflateRaw(block, opts, (e, r) => { free.push(buf); e ? rej(e) : res(r); })));
+    running++;
+    zlib.deflateRaw(block, opts, (e, r) => { if (e) throw e; free.push(buf); running--; entry.out = r; wake?.(); });
+    queue.push(entry);
     hin.update(block); htar?.update(block); crc = zlib.crc32(block, crc); size += n;
     dictionary = Buffer.from(block.subarray(n - W));
-    while (pending.length > cores) emit(await pending.shift());
   }
-  for (const p of pending) emit(await p);
+  while (queue.length) { drain(); if (queue.length) await settled(); }
   const end = Buffer.from([3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   end.writeUInt32LE(crc >>> 0, 2); end.writeUInt32LE(size % 2 ** 32, 6);
   emit(end); fs.closeSync(o); hin.digest(); hout.digest(); htar?.update(Buffer.alloc(2048)).digest();
 })();`;
 
 /** The floor for any Node process that must gzip the module in this layout: a CommonJS script, two digests. */
-const GZIP_FLOOR = `const zlib = require('node:zlib'), fs = require('node:fs'), crypto = require('node:crypto'), os = require('node:os');
+const GZIP_FLOOR = `const zlib = require('node:zlib'), fs = require('node:fs'), crypto = require('node:crypto');
 const [file, out, level] = process.argv.slice(1), tarHash = false;
 ${GZIP_FLOOR_BODY}`;
 
@@ -218,7 +224,7 @@ const GZIP_ESM_FLOOR_NAME = 'node gzip ESM (floor)';
  * tar stream too (the module framed by a 512-byte header and 2 KiB of padding and end blocks), so it makes
  * the three digests a compat image must carry (the module's, the tar's diff_id, the layer's) and no more.
  */
-const GZIP_ESM_FLOOR = `import zlib from 'node:zlib'; import fs from 'node:fs'; import crypto from 'node:crypto'; import os from 'node:os';
+const GZIP_ESM_FLOOR = `import zlib from 'node:zlib'; import fs from 'node:fs'; import crypto from 'node:crypto';
 const [file, out, level] = process.argv.slice(2), tarHash = true;
 ${GZIP_FLOOR_BODY}`;
 
