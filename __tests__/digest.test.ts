@@ -11,8 +11,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 1 << 20;
 
 describe('hashFile', () => {
-  // Around the 1 MiB read size: the two buffers alternate, and the last read may be short or empty.
-  it.each([0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB, 3 * MiB + 12345])('digest and size of a %i-byte file', async (size) => {
+  // Around the 1 MiB read size (the last read may be short or empty), read synchronously up to 8 MiB and
+  // into two alternating buffers above it.
+  it.each([0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB, 3 * MiB + 12345, 8 * MiB, 8 * MiB + 1, 9 * MiB + 12345])('digest and size of a %i-byte file', async (size) => {
     const bytes = randomBytes(size);
     const path = join(dir, `f${size}`);
     writeFileSync(path, bytes);

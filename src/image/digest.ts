@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { nodeCrypto } from '../deferred-builtins.js';
@@ -23,14 +24,40 @@ export class HashCounter extends Transform {
   }
 }
 
+/** Bytes per read. */
+const READ_SIZE = 1 << 20;
+/** Files up to this size are read synchronously: it holds the event loop a few milliseconds at most. */
+const SYNC_READ_MAX = 8 * READ_SIZE;
+
 /**
- * Digest and size of a file, read into two reused buffers: the next chunk is read while the current one is
- * hashed, so the disk and the hash overlap. Constant memory, and no garbage for the GC to lag behind on (a
- * read stream allocates a new buffer per chunk).
+ * Digest and size of a file. Constant memory, and no garbage for the GC to lag behind on (a read stream
+ * allocates a new buffer per chunk).
  */
 export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
+  return statSync(path).size <= SYNC_READ_MAX ? hashFileSync(path) : hashFileOverlapped(path);
+}
+
+/**
+ * A small file, read synchronously into one buffer (from the page cache, as a rule): the hops to libuv's
+ * threadpool and back that async reads take (open, each read, close) cost more than the reads do.
+ */
+function hashFileSync(path: string): { digest: Digest; size: number } {
   const hash = nodeCrypto().createHash('sha256');
-  const buffers = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)] as const;
+  const buffer = Buffer.allocUnsafe(READ_SIZE);
+  const fd = openSync(path, 'r');
+  let size = 0;
+  try {
+    for (let n; (n = readSync(fd, buffer, 0, READ_SIZE, size)) > 0; size += n) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, size };
+}
+
+/** A larger file, read into two reused buffers: the next chunk is read while the current one is hashed. */
+async function hashFileOverlapped(path: string): Promise<{ digest: Digest; size: number }> {
+  const hash = nodeCrypto().createHash('sha256');
+  const buffers = [Buffer.allocUnsafe(READ_SIZE), Buffer.allocUnsafe(READ_SIZE)] as const;
   const fh = await open(path, 'r');
   let size = 0;
   try {
