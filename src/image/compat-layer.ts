@@ -2,10 +2,10 @@
 // parallel gzip, produced in one pass that reads the module once into a reused buffer and hashes the
 // module, the tar and the gzip stream as they go by.
 import type { Hash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { nodeCrypto } from '../deferred-builtins.js';
+import { fileChunksSync } from './digest.js';
 import { gzipParallel } from './parallel-gzip.js';
 import { FileName } from './mediatypes.js';
 import type { Digest } from './types.js';
@@ -76,18 +76,10 @@ function* moduleChunks(module: string | Uint8Array, size: number): Generator<Uin
     yield module;
     return;
   }
-  const fd = openSync(module, 'r');
-  const buffer = Buffer.allocUnsafe(READ_SIZE);
   let position = 0;
-  try {
-    for (;;) {
-      const bytesRead = readSync(fd, buffer, 0, buffer.length, position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    closeSync(fd);
+  for (const chunk of fileChunksSync(module, READ_SIZE)) {
+    position += chunk.byteLength;
+    yield chunk;
   }
   if (position !== size) throw new Error(`the module changed while it was being read (${position} bytes, expected ${size})`);
 }

@@ -37,19 +37,27 @@ export async function hashFile(path: string): Promise<{ digest: Digest; size: nu
   return statSync(path).size <= SYNC_READ_MAX ? hashFileSync(path) : hashFileOverlapped(path);
 }
 
+/** A file's bytes, read synchronously into one reused buffer: each view is valid until the next is requested. */
+export function* fileChunksSync(path: string, readSize: number): Generator<Uint8Array> {
+  const fd = openSync(path, 'r');
+  const buffer = Buffer.allocUnsafe(readSize);
+  try {
+    for (let position = 0, n; (n = readSync(fd, buffer, 0, readSize, position)) > 0; position += n) yield buffer.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
- * A small file, read synchronously into one buffer (from the page cache, as a rule): the hops to libuv's
- * threadpool and back that async reads take (open, each read, close) cost more than the reads do.
+ * A small file, read synchronously (from the page cache, as a rule): the hops to libuv's threadpool and
+ * back that async reads take (open, each read, close) cost more than the reads do.
  */
 function hashFileSync(path: string): { digest: Digest; size: number } {
   const hash = nodeCrypto().createHash('sha256');
-  const buffer = Buffer.allocUnsafe(READ_SIZE);
-  const fd = openSync(path, 'r');
   let size = 0;
-  try {
-    for (let n; (n = readSync(fd, buffer, 0, READ_SIZE, size)) > 0; size += n) hash.update(buffer.subarray(0, n));
-  } finally {
-    closeSync(fd);
+  for (const chunk of fileChunksSync(path, READ_SIZE)) {
+    hash.update(chunk);
+    size += chunk.byteLength;
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
