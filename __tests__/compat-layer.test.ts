@@ -2,7 +2,7 @@
 // member whose bytes depend only on the input and the level, never on how many blocks ran at once.
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +135,44 @@ describe('parallel gzip', () => {
     expect(output.equals(await gzip(REAL, 6, 8, 7, blockSize))).toBe(true);
   });
 
+  it('hands each threadpool thread a block and queues 2 more, by default', async () => {
+    // UV_THREADPOOL_SIZE=3: 5 blocks at once. Every result is held until the 5th block has gone to zlib;
+    // a 6th would go in the same turn of the event loop, before the results are let through.
+    const saved = process.env.UV_THREADPOOL_SIZE;
+    process.env.UV_THREADPOOL_SIZE = '3';
+    let [inFlight, peak] = [0, 0];
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const timer = setTimeout(release, 5000); // fewer than 5 at once: let them through, and fail below
+    try {
+      await withDeflateRaw(
+        (deflateRaw) => (buffer, options, callback) => {
+          peak = Math.max(peak, ++inFlight);
+          if (inFlight === 5) setImmediate(release);
+          deflateRaw(buffer, options, (err, out) => {
+            void released.then(() => {
+              inFlight--;
+              callback(err, out);
+            });
+          });
+        },
+        async () => {
+          const out: Buffer[] = [];
+          async function* source() {
+            yield REAL;
+          }
+          for await (const c of gzipParallel(source(), { level: 1, blockSize: 32 * 1024 })) out.push(c);
+          expect(gunzipSync(Buffer.concat(out)).equals(REAL)).toBe(true);
+        },
+      );
+    } finally {
+      clearTimeout(timer);
+      if (saved === undefined) delete process.env.UV_THREADPOOL_SIZE;
+      else process.env.UV_THREADPOOL_SIZE = saved;
+    }
+    expect(peak).toBe(5);
+  });
+
   it('fails with the error of a block that zlib could not compress', async () => {
     const failure = new Error('zlib ran out of memory');
     let calls = 0;
@@ -154,6 +192,17 @@ describe('parallel gzip', () => {
 });
 
 describe('writeCompatLayer', () => {
+  it('fails when the module file is not the size it had when checked (changed while read)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'compat-'));
+    const module = join(dir, 'plugin.wasm');
+    writeFileSync(module, RANDOM);
+    const input = { module, moduleSize: RANDOM.length - 1, runtimeConfig: Buffer.from('{}'), mtime: 0, compressionLevel: 1 };
+    await expect(writeCompatLayer(input, new PassThrough().resume())).rejects.toThrow(
+      `the module changed while it was being read (${RANDOM.length} bytes, expected ${RANDOM.length - 1})`,
+    );
+    await rm(dir, { recursive: true });
+  });
+
   it('writes the tar that tar-stream writes for the same entries, and the same layer for any concurrency', async () => {
     const config = Buffer.from('{"type":"envoy_proxy","config":{}}');
     const layer = async (concurrency: number) => {
