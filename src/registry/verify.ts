@@ -7,15 +7,15 @@ import { open } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { basename } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { nodeZlib } from '../deferred-builtins.js';
 import { descriptorOf } from '../image/descriptor-json.js';
-import { HashCounter, sha256Digest } from '../image/digest.js';
+import { sha256Digest } from '../image/digest.js';
 import { MANIFEST_ACCEPT, MAX_MODULE_BYTES, MediaType } from '../image/mediatypes.js';
 import type { BlobSource, Digest, Image } from '../image/types.js';
+import { checkedStream } from './checked-stream.js';
 import type { Logger, RegistryClient } from './client.js';
 import { unexpectedResponse } from './errors.js';
-import { atMost, getHeader } from './http.js';
+import { getHeader } from './http.js';
 import { readWasmHeader, WASM_HEADER_BYTES } from '../wasm/header.js';
 import type { extract } from 'tar-stream';
 import { jsonObject, stringField } from '../json.js';
@@ -28,6 +28,8 @@ export type ConsumerVariant = 'docker' | 'compat' | 'oci' | 'wasm';
 export class UnloadableImage extends Error {
   override name = 'UnloadableImage';
 }
+
+const unloadable = (message: string) => new UnloadableImage(message);
 
 interface LayerLike {
   mediaType: string;
@@ -121,34 +123,6 @@ function checkModuleHead(head: Buffer, size: number, where: string, allowCompone
   throw new UnloadableImage(`${where} is not a core Wasm module (version ${head.subarray(4, 8).toString('hex')})`);
 }
 
-/**
- * Streams `source` through sha256 into `sink` (or keeps it, up to 1 MiB), failing at the first byte past the
- * descriptor's size; throws `mismatch(...)` (UnloadableImage by default) when digest or size differ.
- */
-export async function checkedStream(
-  source: Readable,
-  d: { digest: string; size: number },
-  what: string,
-  sink?: Writable,
-  mismatch: (message: string) => Error = (m) => new UnloadableImage(m),
-): Promise<Buffer> {
-  const counter = new HashCounter();
-  const keep: Buffer[] = [];
-  let kept = 0;
-  const keeper = new Writable({
-    write: (chunk: Buffer, _e, cb) => {
-      if ((kept += chunk.length) <= 1 << 20) keep.push(chunk);
-      cb();
-    },
-  });
-  // Bytes past the descriptor's size are an error at once, not a wait for an endless body.
-  await pipeline(source, atMost(d.size, `${what} ${d.digest}`), counter, sink ?? keeper);
-  const got = counter.digest();
-  if (got !== d.digest || counter.bytes !== d.size)
-    throw mismatch(`${what} ${d.digest} came back as ${got} (${counter.bytes} bytes, expected ${d.size})`);
-  return Buffer.concat(keep);
-}
-
 /** Where verification reads: a repository, with the token scopes of its requests. */
 interface Repo {
   client: RegistryClient;
@@ -165,7 +139,7 @@ async function fetchBlob(at: Repo, d: LayerLike, inspect?: () => Writable): Prom
     target: `/v2/${repository}/blobs/${d.digest}`,
     scopes,
     consume: async (stream: IncomingMessage) => {
-      kept = await checkedStream(stream, d, 'blob', inspect?.());
+      kept = await checkedStream(stream, d, 'blob', unloadable, inspect?.());
     },
   });
   if (res.status !== 200) throw unexpectedResponse(`downloading blob ${d.digest}`, client.host, res);
@@ -494,7 +468,7 @@ async function checkCompatLayerLocally(blob: LocalBlob): Promise<void> {
   const first = await firstTarEntry(sourceStream(blob.source));
   if (first.type !== 'file' || basename(first.name) !== 'plugin.wasm') {
     const result: CompatContents = { found: false, head: Buffer.alloc(0), moduleSize: 0, tarBytes: 0 };
-    await checkedStream(sourceStream(blob.source), d, 'layer', compatLayerReader(result, await tarExtract()));
+    await checkedStream(sourceStream(blob.source), d, 'layer', unloadable, compatLayerReader(result, await tarExtract()));
     return checkCompatContents(result);
   }
   const tarBytes = Math.max((await sourceRange(blob.source, size - 4, 4)).readUInt32LE(0), 512 + first.size);

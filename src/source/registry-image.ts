@@ -12,7 +12,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { registryClient, type ClientSettings } from '../registry/clients.js';
 import { RegistryError, unexpectedResponse } from '../registry/errors.js';
 import { parseReference, ReferenceError, refuseUserInfo, type ImageReference } from '../registry/reference.js';
-import { checkedStream } from '../registry/verify.js';
+import { checkedStream } from '../registry/checked-stream.js';
 import { imageFromManifest, ManifestProblem } from './manifest.js';
 
 export interface DigestReference {
@@ -84,7 +84,7 @@ export async function downloadBlob(client: RegistryClient, repository: string, d
     scopes: pullScopes(repository),
     // Each attempt writes the file and hashes afresh, so a retried download never counts bytes twice.
     consume: async (stream) => {
-      await checkedStream(stream, d, 'blob', createWriteStream(path), (m) => new RegistryError(`${client.host}: ${m}`, 200));
+      await checkedStream(stream, d, 'blob', (m) => new RegistryError(`${client.host}: ${m}`, 200), createWriteStream(path));
     },
   });
   if (res.status !== 200) throw unexpectedResponse(what, client.host, res);
